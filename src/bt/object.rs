@@ -1,0 +1,374 @@
+//! The Babeltrace object: count, parent link, children, release.
+//!
+//! Rules (from the Babeltrace design, made thread-safe):
+//!
+//! * A child holds exactly one reference on its parent while its own count is
+//!   above zero, none at zero. The 0→1 transition of a count takes that
+//!   reference, the 1→0 transition drops it. Both transitions are decided by a
+//!   single atomic operation on the count, so exactly one thread performs each.
+//! * Parents hold no counted references on their children: the parent's
+//!   `children` list is a claiming aggregation. A child at zero stays alive as
+//!   long as its parent does.
+//! * Only a root whose count reaches zero destroys anything. Destruction first
+//!   parks every count in the tree in the dead region (so release functions
+//!   that touch references cannot re-enter destruction), then calls release
+//!   functions in reverse pre-order: every child before its parent, so a
+//!   child's parent pointer is valid in its release function.
+//! * An object with no release function is static: gets and puts on it are
+//!   no-ops and it is never released.
+
+use crate::core::census;
+use crate::core::diag::{misuse, trace_ref};
+use crate::core::kind::{Kind, Tag, TagCheck};
+use crate::core::refcount::{Dec, Inc, RefCount};
+use parking_lot::Mutex;
+use std::mem::ManuallyDrop;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// Release function of an object: frees that object's own memory only.
+pub type ReleaseFn = unsafe extern "C" fn(obj: *mut crate::ffi::bt::bt_object);
+
+/// A pointer to a child in its parent's list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Child(pub NonNull<BtObject>);
+// SAFETY: a `Child` is only dereferenced while the tree it belongs to is kept
+// alive by a reference (or by the destroying thread, which owns the whole tree
+// once the root reached zero); the pointee is itself `Sync`.
+unsafe impl Send for Child {}
+
+/// The common head of every object of this model. `repr(C)` so that it can
+/// sit at offset 0 of C structs (through `struct bt_object`) and of the
+/// CTF-IR objects.
+#[repr(C)]
+pub struct BtObject {
+    tag: Tag,
+    count: RefCount,
+    release: Option<ReleaseFn>,
+    parent: AtomicPtr<BtObject>,
+    /// Children, in insertion order. Dropped by [`destroy`] only (the memory
+    /// may belong to C code that frees it without running Rust drops).
+    children: ManuallyDrop<Mutex<Vec<Child>>>,
+}
+
+impl BtObject {
+    /// A fresh object: count 1, no parent, no children.
+    pub fn new(kind: Kind, release: Option<ReleaseFn>) -> Self {
+        BtObject {
+            tag: Tag::new(kind),
+            count: RefCount::new(1),
+            release,
+            parent: AtomicPtr::new(ptr::null_mut()),
+            children: ManuallyDrop::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Register a newly placed object with the census.
+    pub fn born(&self) {
+        if self.release.is_some() {
+            census::born(self.kind());
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self.tag.read() {
+            TagCheck::Ok(k) => k,
+            _ => Kind::BtObject,
+        }
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    pub fn is_static(&self) -> bool {
+        self.release.is_none()
+    }
+
+    /// The count as C sees it (`bt_object_get_ref_count`).
+    pub fn ref_count(&self) -> u32 {
+        self.count.load()
+    }
+
+    /// The parent pointer, without taking a reference.
+    pub fn parent_ptr(&self) -> *mut BtObject {
+        self.parent.load(Ordering::Acquire)
+    }
+
+    /// A snapshot of the children.
+    pub fn children(&self) -> Vec<Child> {
+        self.children.lock().clone()
+    }
+
+    /// Run `f` on the children list under its lock.
+    pub fn with_children<R>(&self, f: impl FnOnce(&mut Vec<Child>) -> R) -> R {
+        f(&mut self.children.lock())
+    }
+}
+
+/// Check that `p` points to a live object of this model, reporting
+/// misuse in the name of `func`. Returns the object on success.
+///
+/// # Safety
+/// `p` must be non-null and point to readable memory at least as large as
+/// the tag (true for any pointer a C caller obtained from this library).
+pub unsafe fn checked<'a>(func: &str, p: *const BtObject) -> Option<&'a BtObject> {
+    // SAFETY: per the contract, the tag word is readable.
+    let obj = unsafe { &*p };
+    match obj.tag.read() {
+        TagCheck::Ok(k) if k.is_bt() => Some(obj),
+        TagCheck::Ok(k) => {
+            misuse!(func, "{:p} is a {}, not a Babeltrace object", p, k.name());
+            None
+        }
+        TagCheck::Reclaimed => {
+            misuse!(func, "object {:p} was already reclaimed", p);
+            None
+        }
+        TagCheck::Wrong(_) | TagCheck::Unknown(_) => {
+            misuse!(func, "{:p} is not an object initialised by this library", p);
+            None
+        }
+    }
+}
+
+/// `bt_get`: take a reference; at 0→1, take the reference on the parent.
+pub fn get(func: &str, obj: &BtObject) {
+    if obj.is_static() {
+        return;
+    }
+    let mut cur = obj;
+    loop {
+        match cur.count.inc() {
+            Inc::FromZero => {
+                trace_ref!(func, "{} {:p}: 0 -> 1", cur.kind().name(), cur);
+                let p = cur.parent_ptr();
+                if p.is_null() {
+                    return;
+                }
+                // SAFETY: a child's parent outlives it (parents destroy their
+                // children before being reclaimed), and the caller's access to
+                // `cur` keeps the tree alive.
+                cur = unsafe { &*p };
+                if cur.is_static() {
+                    return;
+                }
+            }
+            Inc::Up => {
+                trace_ref!(
+                    func,
+                    "{} {:p}: -> {}",
+                    cur.kind().name(),
+                    cur,
+                    cur.count.load()
+                );
+                return;
+            }
+            Inc::Saturated => {
+                misuse!(
+                    func,
+                    "{} {:p}: reference count overflow; the count is saturated and the object leaks",
+                    cur.kind().name(),
+                    cur
+                );
+                return;
+            }
+            Inc::Parked => return,
+        }
+    }
+}
+
+/// `bt_put`: drop a reference; at 1→0, drop the reference on the parent, or,
+/// for a root, destroy the tree.
+///
+/// # Safety
+/// The caller owns the reference it drops, so the tree is alive on entry.
+pub unsafe fn put(func: &str, obj: &BtObject) {
+    if obj.is_static() {
+        return;
+    }
+    let mut cur = obj;
+    loop {
+        match cur.count.dec() {
+            Dec::ToZero => {
+                trace_ref!(func, "{} {:p}: 1 -> 0", cur.kind().name(), cur);
+                let p = cur.parent_ptr();
+                if p.is_null() {
+                    // SAFETY: the root reached zero: no reference to any node
+                    // of its tree remains, so this thread owns the tree.
+                    unsafe { destroy(cur) };
+                    return;
+                }
+                // SAFETY: the reference being dropped is the one `cur` held on
+                // its parent, which is therefore still alive.
+                cur = unsafe { &*p };
+                if cur.is_static() {
+                    return;
+                }
+            }
+            Dec::Down => {
+                trace_ref!(
+                    func,
+                    "{} {:p}: -> {}",
+                    cur.kind().name(),
+                    cur,
+                    cur.count.load()
+                );
+                return;
+            }
+            Dec::Underflow => {
+                misuse!(
+                    func,
+                    "{} {:p}: put on a reference count of zero; nothing released",
+                    cur.kind().name(),
+                    cur
+                );
+                return;
+            }
+            Dec::Parked => return,
+        }
+    }
+}
+
+/// Destroy the tree rooted at `root`, whose count just reached zero.
+///
+/// # Safety
+/// The caller owns the whole tree: `root` is a root at count zero.
+unsafe fn destroy(root: &BtObject) {
+    // Pre-order walk: park each count in the dead region and collect nodes.
+    let mut order: Vec<NonNull<BtObject>> = Vec::new();
+    let mut stack: Vec<NonNull<BtObject>> = vec![NonNull::from(root)];
+    while let Some(n) = stack.pop() {
+        // SAFETY: every node of the tree is alive until released below.
+        let node = unsafe { n.as_ref() };
+        node.count.mark_dead();
+        order.push(n);
+        let kids = node.children.lock();
+        // Push in reverse so that children are visited in insertion order.
+        for c in kids.iter().rev() {
+            // SAFETY: children are alive while their parent is.
+            if unsafe { c.0.as_ref() }.is_static() {
+                continue;
+            }
+            stack.push(c.0);
+        }
+    }
+    // Reverse pre-order: every descendant before its ancestors.
+    for n in order.into_iter().rev() {
+        let p = n.as_ptr();
+        // SAFETY: `p` is alive and owned by this thread. Its children were
+        // released before it; their list is dropped here exactly once (the
+        // field is `ManuallyDrop` and nothing else drops it).
+        unsafe {
+            trace_ref!("bt_put", "{} {:p}: released", (*p).kind().name(), p);
+            ManuallyDrop::drop(&mut (*p).children);
+            let kind = (*p).kind();
+            let release = (*p).release;
+            (*p).tag.mark_reclaimed();
+            census::died(kind);
+            if let Some(f) = release {
+                f(p.cast());
+            }
+        }
+    }
+}
+
+/// Why linking a child to a parent was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// The child already has a parent and re-parenting was not asked for.
+    HasParent,
+    /// The parent is the child or one of its descendants.
+    Cycle,
+    /// A static object cannot be parented, nor parent a counted object.
+    Static,
+}
+
+/// Link `child` under `parent`: set the parent pointer, move the child from
+/// its old parent's list to the new one, and move the reverse reference the
+/// child holds (if its count is above zero) from the old parent to the new.
+///
+/// `check` runs under the new parent's children lock before anything changes
+/// (duplicate checks of typed containers); an error from it aborts the link.
+///
+/// The caller must hold a reference on `child` and on `parent`.
+pub fn link<E>(
+    func: &str,
+    parent: &BtObject,
+    child: &BtObject,
+    reparent: bool,
+    check: impl FnOnce(&[Child]) -> Result<(), E>,
+) -> Result<(), Result<LinkError, E>> {
+    if child.is_static() || parent.is_static() {
+        return Err(Ok(LinkError::Static));
+    }
+    // Refuse cycles: the parent must not be the child or below it.
+    let mut a: *const BtObject = parent;
+    while !a.is_null() {
+        if ptr::eq(a, child) {
+            return Err(Ok(LinkError::Cycle));
+        }
+        // SAFETY: ancestors of a held object are alive.
+        a = unsafe { (*a).parent_ptr() };
+    }
+    // Hold a temporary reference on the child: its count stays above zero, so
+    // exactly one reverse reference exists and it moves with the pointer.
+    get(func, child);
+    // Take the reference the child will hold on its new parent first, so the
+    // new parent cannot reach zero in between.
+    get(func, parent);
+    let old = {
+        let mut kids = parent.children.lock();
+        if let Err(e) = check(&kids) {
+            drop(kids);
+            // SAFETY: both references were taken just above.
+            unsafe {
+                put(func, parent);
+                put(func, child);
+            }
+            return Err(Err(e));
+        }
+        let want = if reparent {
+            child.parent.load(Ordering::Acquire)
+        } else {
+            ptr::null_mut()
+        };
+        if let Err(_cur) = child.parent.compare_exchange(
+            want,
+            parent as *const _ as *mut _,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            drop(kids);
+            // SAFETY: both references were taken just above.
+            unsafe {
+                put(func, parent);
+                put(func, child);
+            }
+            return Err(Ok(LinkError::HasParent));
+        }
+        kids.push(Child(NonNull::from(child)));
+        want
+    };
+    if !old.is_null() {
+        // SAFETY: the old parent is alive: the child held a reference on it
+        // (count above zero) until the `put` below.
+        let oldp = unsafe { &*old };
+        if !ptr::eq(oldp, parent) {
+            oldp.children
+                .lock()
+                .retain(|c| !ptr::eq(c.0.as_ptr(), child));
+        } else {
+            // Linked twice under the same parent: keep one entry.
+            let mut kids = parent.children.lock();
+            if let Some(i) = kids.iter().position(|c| ptr::eq(c.0.as_ptr(), child)) {
+                kids.remove(i);
+            }
+        }
+        // SAFETY: drop the reverse reference the child held on its old parent.
+        unsafe { put(func, oldp) };
+    }
+    // SAFETY: the temporary reference taken above.
+    unsafe { put(func, child) };
+    Ok(())
+}

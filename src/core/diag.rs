@@ -1,0 +1,81 @@
+//! Diagnostics: one line on stderr per misuse, and optional tracing of every
+//! reference operation.
+//!
+//! `TRACEREF_LOG` selects the level: `off`, `warn` (the default: misuse only)
+//! or `debug` (every reference operation as well).
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const UNSET: u8 = 0;
+pub(crate) const OFF: u8 = 1;
+pub(crate) const WARN: u8 = 2;
+pub(crate) const DEBUG: u8 = 3;
+
+static LEVEL: AtomicU8 = AtomicU8::new(UNSET);
+
+#[cold]
+fn init_level() -> u8 {
+    let lvl = match std::env::var("TRACEREF_LOG").as_deref() {
+        Ok("off") | Ok("none") | Ok("0") => OFF,
+        Ok("debug") | Ok("trace") => DEBUG,
+        _ => WARN,
+    };
+    LEVEL.store(lvl, Ordering::Relaxed);
+    lvl
+}
+
+#[inline]
+pub fn level() -> u8 {
+    match LEVEL.load(Ordering::Relaxed) {
+        UNSET => init_level(),
+        l => l,
+    }
+}
+
+/// Whether reference operations are being traced.
+#[inline]
+pub fn debug_enabled() -> bool {
+    level() >= DEBUG
+}
+
+fn emit(prefix: &str, func: &str, what: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "traceref: {prefix}: {func}: {what}");
+}
+
+/// Report a misuse: `func` is the exported function, `what` says which object
+/// and what went wrong.
+#[cold]
+pub fn report(func: &str, what: std::fmt::Arguments<'_>) {
+    if level() >= WARN {
+        emit("warning", func, what);
+    }
+}
+
+/// Trace one reference operation.
+#[cold]
+pub fn debug(func: &str, what: std::fmt::Arguments<'_>) {
+    if level() >= DEBUG {
+        emit("debug", func, what);
+    }
+}
+
+/// Report a misuse with `format!`-style arguments.
+macro_rules! misuse {
+    ($func:expr, $($arg:tt)*) => {
+        $crate::core::diag::report($func, format_args!($($arg)*))
+    };
+}
+
+/// Trace a reference operation when `TRACEREF_LOG=debug`.
+macro_rules! trace_ref {
+    ($func:expr, $($arg:tt)*) => {
+        if $crate::core::diag::debug_enabled() {
+            $crate::core::diag::debug($func, format_args!($($arg)*))
+        }
+    };
+}
+
+pub(crate) use misuse;
+pub(crate) use trace_ref;

@@ -1,0 +1,130 @@
+//! The tag every library object starts with, so that a pointer of the wrong
+//! kind (a stream passed where a session is expected) is refused instead of
+//! being reinterpreted.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Object kinds. The discriminants are the tag values stored in memory: they
+/// are chosen to be unlikely in arbitrary data.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BtObject = 0x7462_0001,
+    CtfTrace = 0x7462_0002,
+    CtfStreamClass = 0x7462_0003,
+    CtfEventClass = 0x7462_0004,
+    RelaySession = 0x7272_0001,
+    RelayCtfTrace = 0x7272_0002,
+    RelayStream = 0x7272_0003,
+    RelayIndex = 0x7272_0004,
+    RelayViewerStream = 0x7272_0005,
+    RelayViewerSession = 0x7272_0006,
+    RelayConnection = 0x7272_0007,
+    RelayConnectionTable = 0x7272_0008,
+}
+
+/// Tag value written over an object when it is reclaimed, so that a later
+/// use of a dangling pointer is reported where the memory is still readable.
+pub(crate) const RECLAIMED: u32 = 0x7266_DEAD;
+
+pub const ALL: [Kind; 12] = [
+    Kind::BtObject,
+    Kind::CtfTrace,
+    Kind::CtfStreamClass,
+    Kind::CtfEventClass,
+    Kind::RelaySession,
+    Kind::RelayCtfTrace,
+    Kind::RelayStream,
+    Kind::RelayIndex,
+    Kind::RelayViewerStream,
+    Kind::RelayViewerSession,
+    Kind::RelayConnection,
+    Kind::RelayConnectionTable,
+];
+
+impl Kind {
+    /// Human name used in diagnostics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::BtObject => "object",
+            Kind::CtfTrace => "trace",
+            Kind::CtfStreamClass => "stream class",
+            Kind::CtfEventClass => "event class",
+            Kind::RelaySession => "session",
+            Kind::RelayCtfTrace => "ctf-trace",
+            Kind::RelayStream => "stream",
+            Kind::RelayIndex => "index",
+            Kind::RelayViewerStream => "viewer stream",
+            Kind::RelayViewerSession => "viewer session",
+            Kind::RelayConnection => "connection",
+            Kind::RelayConnectionTable => "connection table",
+        }
+    }
+
+    pub fn from_tag(tag: u32) -> Option<Kind> {
+        ALL.iter().copied().find(|k| *k as u32 == tag)
+    }
+
+    /// Whether this kind belongs to the Babeltrace model.
+    pub const fn is_bt(self) -> bool {
+        matches!(
+            self,
+            Kind::BtObject | Kind::CtfTrace | Kind::CtfStreamClass | Kind::CtfEventClass
+        )
+    }
+
+    /// Index into per-kind tables.
+    pub fn index(self) -> usize {
+        ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+}
+
+/// The first word of every library object.
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct Tag(AtomicU32);
+
+/// What a tag check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagCheck {
+    Ok(Kind),
+    /// A library object of another kind.
+    Wrong(Kind),
+    /// An object already reclaimed (detectable only while its memory is).
+    Reclaimed,
+    /// Not a library object at all.
+    Unknown(u32),
+}
+
+impl Tag {
+    pub const fn new(kind: Kind) -> Self {
+        Tag(AtomicU32::new(kind as u32))
+    }
+
+    #[inline]
+    pub fn read(&self) -> TagCheck {
+        let v = self.0.load(Ordering::Relaxed);
+        match Kind::from_tag(v) {
+            Some(k) => TagCheck::Ok(k),
+            None if v == RECLAIMED => TagCheck::Reclaimed,
+            None => TagCheck::Unknown(v),
+        }
+    }
+
+    /// Check against the expected kind.
+    #[inline]
+    pub fn check(&self, want: Kind) -> TagCheck {
+        let v = self.0.load(Ordering::Relaxed);
+        if v == want as u32 {
+            return TagCheck::Ok(want);
+        }
+        match self.read() {
+            TagCheck::Ok(k) => TagCheck::Wrong(k),
+            other => other,
+        }
+    }
+
+    pub fn mark_reclaimed(&self) {
+        self.0.store(RECLAIMED, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,223 @@
+//! The counter: every rule about a reference count lives here.
+//!
+//! A count is a `u32` in one of three regions:
+//!
+//! * `0..=MAX`: an ordinary count that moves with gets and puts;
+//! * the *saturated* region: a count that would have overflowed is parked at
+//!   [`SATURATED`] and never moves again, so the object leaks instead of being
+//!   freed early (the Linux `refcount_t` rule);
+//! * the *dead* region: an object whose destruction has begun is parked at
+//!   [`DEAD`], so that a release function that takes and drops a reference on
+//!   an object being torn down cannot start a second destruction.
+//!
+//! Both parked regions have the top bit set. Increments use `fetch_add`, so a
+//! racing increment may move a parked value by a few units before it is put
+//! back; the regions are wide enough that it never leaves them.
+//!
+//! Memory ordering follows `refcount_t`: increments are relaxed (the caller
+//! already holds a reference, or, for increment-unless-zero, the successful
+//! compare-and-swap gives a control dependency), decrements are release, and
+//! the decrement that reaches zero is followed by an acquire fence so that the
+//! releasing thread sees every write made under the references just dropped.
+
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+
+/// Largest count that still moves.
+pub(crate) const MAX: u32 = 0x7FFF_FFFF;
+const PARKED_BIT: u32 = 0x8000_0000;
+/// Where an overflowing count is parked.
+pub(crate) const SATURATED: u32 = 0xC000_0000;
+/// Where the count of an object under destruction is parked.
+pub(crate) const DEAD: u32 = 0xE000_0000;
+const DEAD_FLOOR: u32 = 0xD000_0000;
+
+/// What an increment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inc {
+    /// The count went from 0 to 1.
+    FromZero,
+    /// The count went from n > 0 to n + 1.
+    Up,
+    /// The count would have passed [`MAX`]; it is now saturated. Report once.
+    Saturated,
+    /// The count is parked (saturated or dead) and did not move.
+    Parked,
+}
+
+/// What a decrement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dec {
+    /// The count went from 1 to 0: the caller now runs the release.
+    ToZero,
+    /// The count went from n > 1 to n - 1.
+    Down,
+    /// The count was already 0: nothing changed. Report it.
+    Underflow,
+    /// The count is parked and did not move.
+    Parked,
+}
+
+/// Whether a parked count is parked because of saturation or destruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parked {
+    Saturated,
+    Dead,
+}
+
+/// An atomic reference count with saturation and a destruction guard.
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct RefCount(AtomicU32);
+
+impl RefCount {
+    pub const fn new(n: u32) -> Self {
+        RefCount(AtomicU32::new(n))
+    }
+
+    /// The current value, for diagnostics and tests. Parked counts read as
+    /// their parking value.
+    #[inline]
+    pub fn load(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Which parked region `v` is in, if any.
+    #[inline]
+    pub fn parked(v: u32) -> Option<Parked> {
+        if v & PARKED_BIT == 0 {
+            None
+        } else if v >= DEAD_FLOOR {
+            Some(Parked::Dead)
+        } else {
+            Some(Parked::Saturated)
+        }
+    }
+
+    #[inline]
+    fn repark(&self, old: u32) {
+        let to = match Self::parked(old) {
+            Some(Parked::Dead) => DEAD,
+            _ => SATURATED,
+        };
+        self.0.store(to, Ordering::Relaxed);
+    }
+
+    /// Unconditional increment (the Babeltrace `bt_get`): 0 to 1 is legal.
+    #[inline]
+    pub fn inc(&self) -> Inc {
+        let old = self.0.fetch_add(1, Ordering::Relaxed);
+        if old == 0 {
+            Inc::FromZero
+        } else if old < MAX {
+            Inc::Up
+        } else if old == MAX {
+            self.0.store(SATURATED, Ordering::Relaxed);
+            Inc::Saturated
+        } else {
+            self.repark(old);
+            Inc::Parked
+        }
+    }
+
+    /// Increment unless the count is zero (the relay getters'
+    /// `urcu_ref_get_unless_zero`). Returns `None` at zero.
+    #[inline]
+    pub fn inc_not_zero(&self) -> Option<Inc> {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            if cur == 0 {
+                return None;
+            }
+            if cur >= MAX {
+                if cur == MAX {
+                    self.0.store(SATURATED, Ordering::Relaxed);
+                    return Some(Inc::Saturated);
+                }
+                return Some(Inc::Parked);
+            }
+            // Relaxed suffices: success depends on reading a non-zero count,
+            // and the caller's subsequent reads of the object are ordered after
+            // it by that control dependency together with the epoch pin (or
+            // the reference) that kept the memory valid during the lookup.
+            match self
+                .0
+                .compare_exchange_weak(cur, cur + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(Inc::Up),
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    /// Decrement. A count of zero is left alone (`Underflow`); a parked count
+    /// is left alone (`Parked`).
+    #[inline]
+    pub fn dec(&self) -> Dec {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            if cur == 0 {
+                return Dec::Underflow;
+            }
+            if cur & PARKED_BIT != 0 {
+                return Dec::Parked;
+            }
+            match self
+                .0
+                .compare_exchange_weak(cur, cur - 1, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(1) => {
+                    fence(Ordering::Acquire);
+                    return Dec::ToZero;
+                }
+                Ok(_) => return Dec::Down,
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    /// Park the count in the dead region: gets and puts become no-ops.
+    #[inline]
+    pub fn mark_dead(&self) {
+        self.0.store(DEAD, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_and_reports_transitions() {
+        let c = RefCount::new(0);
+        assert_eq!(c.inc(), Inc::FromZero);
+        assert_eq!(c.inc(), Inc::Up);
+        assert_eq!(c.dec(), Dec::Down);
+        assert_eq!(c.dec(), Dec::ToZero);
+        assert_eq!(c.dec(), Dec::Underflow);
+        assert_eq!(c.load(), 0);
+        assert_eq!(c.inc_not_zero(), None);
+    }
+
+    #[test]
+    fn saturates_and_stays() {
+        let c = RefCount::new(MAX);
+        assert_eq!(c.inc(), Inc::Saturated);
+        assert_eq!(c.inc(), Inc::Parked);
+        assert_eq!(c.dec(), Dec::Parked);
+        assert_eq!(c.load(), SATURATED);
+        let d = RefCount::new(MAX);
+        assert_eq!(d.inc_not_zero(), Some(Inc::Saturated));
+        assert_eq!(d.inc_not_zero(), Some(Inc::Parked));
+        assert_eq!(RefCount::parked(d.load()), Some(Parked::Saturated));
+    }
+
+    #[test]
+    fn dead_is_inert() {
+        let c = RefCount::new(0);
+        c.mark_dead();
+        assert_eq!(c.inc(), Inc::Parked);
+        assert_eq!(c.dec(), Dec::Parked);
+        assert_eq!(c.inc_not_zero(), Some(Inc::Parked));
+        assert_eq!(RefCount::parked(c.load()), Some(Parked::Dead));
+    }
+}

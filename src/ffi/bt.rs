@@ -1,0 +1,421 @@
+//! C functions of the Babeltrace object model.
+#![allow(non_camel_case_types)]
+
+use super::{ffi_guard, null_check};
+use crate::bt::ctf_ir;
+use crate::bt::object::{self, BtObject, LinkError};
+use crate::core::census;
+use crate::core::diag::misuse;
+use crate::core::kind::Kind;
+use libc::{c_char, c_int, c_long, c_void};
+use std::ffi::CStr;
+use std::mem::{align_of, size_of};
+use std::ptr;
+
+/// Header of every object of the Babeltrace model. A C structure that wants
+/// to be reference counted by this library embeds it as its FIRST member and
+/// calls bt_object_init() on it. Its contents are private: never read or
+/// write them directly.
+#[repr(C)]
+pub struct bt_object {
+    _private: [u64; 8],
+}
+
+const _: () = assert!(size_of::<BtObject>() <= size_of::<bt_object>());
+const _: () = assert!(align_of::<BtObject>() <= align_of::<bt_object>());
+
+/// A trace (root of the CTF-IR example hierarchy).
+pub struct bt_ctf_trace {
+    _private: [u8; 0],
+}
+
+/// A stream class: a child of a trace.
+pub struct bt_ctf_stream_class {
+    _private: [u8; 0],
+}
+
+/// An event class: a child of a stream class.
+pub struct bt_ctf_event_class {
+    _private: [u8; 0],
+}
+
+/// Release function of an embedded object: called once, when the object is
+/// destroyed (after all of its children). It must free the object's own
+/// memory and nothing else: the library releases the children itself.
+pub type bt_object_release_func = Option<unsafe extern "C" fn(obj: *mut bt_object)>;
+
+/// Validate a pointer as an object of this model, or return `$default`.
+macro_rules! bt_arg {
+    ($func:expr, $p:expr, $default:expr) => {{
+        null_check!($func, $p, $default);
+        // SAFETY: a non-null pointer handed to this library by C is, by the
+        // documented contract, a pointer it returned or initialised, so its
+        // tag word is readable.
+        match unsafe { object::checked($func, $p.cast::<BtObject>()) } {
+            Some(o) => o,
+            None => return $default,
+        }
+    }};
+    ($func:expr, $p:expr, $kind:expr, $default:expr) => {{
+        null_check!($func, $p, $default);
+        // SAFETY: as above.
+        match unsafe { ctf_ir::typed($func, $p.cast::<BtObject>(), $kind) } {
+            Some(o) => o,
+            None => return $default,
+        }
+    }};
+}
+
+/// Take a reference on `obj`: any object of this model (embedded or CTF-IR).
+///
+/// If the object has a parent and its count was 0, it first takes a
+/// reference on its parent (and so on up the tree). Gets on a static object
+/// (initialised with no release function) do nothing. A count that would
+/// overflow saturates: the object leaks and one warning is printed.
+///
+/// Returns `obj`; NULL gives NULL, and so does a pointer that is not an
+/// object of this model (with a warning). The caller must already hold a
+/// reference on `obj` or on an object from which `obj` is reachable.
+#[no_mangle]
+pub extern "C" fn bt_get(obj: *mut c_void) -> *mut c_void {
+    ffi_guard!("bt_get", ptr::null_mut(), {
+        if obj.is_null() {
+            return ptr::null_mut();
+        }
+        let o = bt_arg!("bt_get", obj, ptr::null_mut());
+        object::get("bt_get", o);
+        obj
+    })
+}
+
+/// Drop a reference on `obj`. NULL does nothing.
+///
+/// When the count reaches 0, a parented object drops its reference on its
+/// parent and is NOT freed; a root destroys its whole tree: every release
+/// function runs once, children before their parent. A put on a count of 0
+/// releases nothing and prints one warning. The caller gives up the
+/// reference it owned: `obj` may be freed before this returns.
+#[no_mangle]
+pub extern "C" fn bt_put(obj: *mut c_void) {
+    ffi_guard!("bt_put", (), {
+        if obj.is_null() {
+            return;
+        }
+        let o = bt_arg!("bt_put", obj, ());
+        // SAFETY: the caller owns the reference being dropped.
+        unsafe { object::put("bt_put", o) };
+    })
+}
+
+/// The current reference count of `obj`, for tests and diagnostics; -1 for
+/// NULL or a pointer that is not an object of this model. A saturated count
+/// reads as a large positive value. Takes no reference.
+#[no_mangle]
+pub extern "C" fn bt_object_get_ref_count(obj: *const c_void) -> c_long {
+    ffi_guard!("bt_object_get_ref_count", -1, {
+        let o = bt_arg!("bt_object_get_ref_count", obj, -1);
+        o.ref_count() as c_long
+    })
+}
+
+/// Initialise the `struct bt_object` at the start of a C object: count 1
+/// (the caller's reference), no parent, no children. `release` frees the
+/// object's memory when it is destroyed; NULL makes the object static (gets
+/// and puts on it do nothing, it is never released and not counted in
+/// traceref_live_objects()). `obj` must be 8-byte aligned and not already
+/// initialised; NULL does nothing.
+#[no_mangle]
+pub extern "C" fn bt_object_init(obj: *mut c_void, release: bt_object_release_func) {
+    ffi_guard!("bt_object_init", (), {
+        null_check!("bt_object_init", obj, ());
+        if (obj as usize) % align_of::<bt_object>() != 0 {
+            misuse!("bt_object_init", "{:p} is not 8-byte aligned", obj);
+            return;
+        }
+        let p = obj.cast::<BtObject>();
+        // SAFETY: the caller provides writable memory of at least
+        // `sizeof(struct bt_object)` bytes at `obj`, aligned (checked above).
+        unsafe {
+            ptr::write(p, BtObject::new(Kind::BtObject, release));
+            (*p).born();
+        }
+    })
+}
+
+/// Make `parent` the parent of `child`: the child joins the parent's children
+/// (destroyed with it) and leaves its old parent's. A child whose count is
+/// above 0 holds one reference on its new parent and drops the one it held
+/// on its old parent. Both objects must be embedded objects (initialised with
+/// bt_object_init()); CTF-IR objects use their typed add functions. Refused,
+/// with a warning, for NULL, for static objects and when `parent` is `child`
+/// or one of its descendants.
+///
+/// The caller must hold a reference on both. Re-parenting an object while
+/// another thread may drop the last reference on it is not supported.
+#[no_mangle]
+pub extern "C" fn bt_object_set_parent(child: *mut c_void, parent: *mut c_void) {
+    ffi_guard!("bt_object_set_parent", (), {
+        const F: &str = "bt_object_set_parent";
+        let c = bt_arg!(F, child, Kind::BtObject, ());
+        let p = bt_arg!(F, parent, Kind::BtObject, ());
+        match object::link::<()>(F, p, c, true, |_| Ok(())) {
+            Ok(()) => {}
+            Err(Ok(LinkError::Cycle)) => {
+                misuse!(F, "{:p} is {:p} or one of its descendants", parent, child)
+            }
+            Err(e) => misuse!(F, "cannot link {:p} under {:p}: {:?}", child, parent, e),
+        }
+    })
+}
+
+/// A new reference on the parent of `obj` (put it when done), or NULL when
+/// `obj` is NULL, not an object of this model, or a root. The caller must
+/// hold a reference on `obj`.
+#[no_mangle]
+pub extern "C" fn bt_object_get_parent(obj: *mut c_void) -> *mut bt_object {
+    ffi_guard!("bt_object_get_parent", ptr::null_mut(), {
+        let o = bt_arg!("bt_object_get_parent", obj, ptr::null_mut());
+        ctf_ir::parent_of("bt_object_get_parent", o).cast()
+    })
+}
+
+/// A new trace, count 1 (the caller's reference), with no stream class.
+/// NULL only if memory runs out.
+#[no_mangle]
+pub extern "C" fn bt_ctf_trace_create() -> *mut bt_ctf_trace {
+    ffi_guard!("bt_ctf_trace_create", ptr::null_mut(), {
+        ctf_ir::create_trace().cast()
+    })
+}
+
+/// A new stream class named `name` (copied), count 1 (the caller's
+/// reference), with no parent. NULL when `name` is NULL.
+#[no_mangle]
+pub extern "C" fn bt_ctf_stream_class_create(name: *const c_char) -> *mut bt_ctf_stream_class {
+    ffi_guard!("bt_ctf_stream_class_create", ptr::null_mut(), {
+        null_check!("bt_ctf_stream_class_create", name, ptr::null_mut());
+        // SAFETY: a non-null `name` is a NUL-terminated C string.
+        let n = unsafe { CStr::from_ptr(name) };
+        ctf_ir::create_named(Kind::CtfStreamClass, n).cast()
+    })
+}
+
+/// A new event class named `name` (copied), count 1 (the caller's
+/// reference), with no parent. NULL when `name` is NULL.
+#[no_mangle]
+pub extern "C" fn bt_ctf_event_class_create(name: *const c_char) -> *mut bt_ctf_event_class {
+    ffi_guard!("bt_ctf_event_class_create", ptr::null_mut(), {
+        null_check!("bt_ctf_event_class_create", name, ptr::null_mut());
+        // SAFETY: a non-null `name` is a NUL-terminated C string.
+        let n = unsafe { CStr::from_ptr(name) };
+        ctf_ir::create_named(Kind::CtfEventClass, n).cast()
+    })
+}
+
+/// Add `stream_class` to `trace`, which becomes its parent and is destroyed
+/// with it. The caller keeps its own references on both; while the stream
+/// class's count is above 0 it holds one reference on the trace.
+///
+/// Returns 0, or -1 (nothing changed) when an argument is NULL or of the
+/// wrong kind, or the stream class already has a parent. The caller must
+/// hold a reference on both. Safe while other threads enumerate the trace.
+#[no_mangle]
+pub extern "C" fn bt_ctf_trace_add_stream_class(
+    trace: *mut bt_ctf_trace,
+    stream_class: *mut bt_ctf_stream_class,
+) -> c_int {
+    ffi_guard!("bt_ctf_trace_add_stream_class", -1, {
+        const F: &str = "bt_ctf_trace_add_stream_class";
+        let t = bt_arg!(F, trace, Kind::CtfTrace, -1);
+        let sc = bt_arg!(F, stream_class, Kind::CtfStreamClass, -1);
+        ctf_ir::add(F, t, sc)
+    })
+}
+
+/// Add `event_class` to `stream_class`, which becomes its parent. Returns 0,
+/// or -1 (nothing changed) when an argument is NULL or of the wrong kind, the
+/// event class already has a parent, or the stream class already has an
+/// event class of the same name. The caller must hold a reference on both.
+#[no_mangle]
+pub extern "C" fn bt_ctf_stream_class_add_event_class(
+    stream_class: *mut bt_ctf_stream_class,
+    event_class: *mut bt_ctf_event_class,
+) -> c_int {
+    ffi_guard!("bt_ctf_stream_class_add_event_class", -1, {
+        const F: &str = "bt_ctf_stream_class_add_event_class";
+        let sc = bt_arg!(F, stream_class, Kind::CtfStreamClass, -1);
+        let ec = bt_arg!(F, event_class, Kind::CtfEventClass, -1);
+        ctf_ir::add(F, sc, ec)
+    })
+}
+
+/// Number of stream classes of `trace`; -1 for NULL or a wrong kind. The
+/// caller must hold a reference on `trace`.
+#[no_mangle]
+pub extern "C" fn bt_ctf_trace_get_stream_class_count(trace: *mut bt_ctf_trace) -> c_int {
+    ffi_guard!("bt_ctf_trace_get_stream_class_count", -1, {
+        let t = bt_arg!(
+            "bt_ctf_trace_get_stream_class_count",
+            trace,
+            Kind::CtfTrace,
+            -1
+        );
+        ctf_ir::child_count(t)
+    })
+}
+
+/// A new reference (put it when done) on the stream class at `index` (in the
+/// order they were added), or NULL for NULL, a wrong kind or an index out of
+/// range. Taking it may move the stream class from 0 to 1, which takes a
+/// reference on the trace. The caller must hold a reference on `trace`.
+#[no_mangle]
+pub extern "C" fn bt_ctf_trace_get_stream_class(
+    trace: *mut bt_ctf_trace,
+    index: c_int,
+) -> *mut bt_ctf_stream_class {
+    ffi_guard!("bt_ctf_trace_get_stream_class", ptr::null_mut(), {
+        const F: &str = "bt_ctf_trace_get_stream_class";
+        let t = bt_arg!(F, trace, Kind::CtfTrace, ptr::null_mut());
+        ctf_ir::child_at(F, t, index).cast()
+    })
+}
+
+/// Number of event classes of `stream_class`; -1 for NULL or a wrong kind.
+/// The caller must hold a reference on `stream_class`.
+#[no_mangle]
+pub extern "C" fn bt_ctf_stream_class_get_event_class_count(
+    stream_class: *mut bt_ctf_stream_class,
+) -> c_int {
+    ffi_guard!("bt_ctf_stream_class_get_event_class_count", -1, {
+        const F: &str = "bt_ctf_stream_class_get_event_class_count";
+        let sc = bt_arg!(F, stream_class, Kind::CtfStreamClass, -1);
+        ctf_ir::child_count(sc)
+    })
+}
+
+/// A new reference (put it when done) on the event class at `index`, or NULL
+/// for NULL, a wrong kind or an index out of range. The caller must hold a
+/// reference on `stream_class`.
+#[no_mangle]
+pub extern "C" fn bt_ctf_stream_class_get_event_class(
+    stream_class: *mut bt_ctf_stream_class,
+    index: c_int,
+) -> *mut bt_ctf_event_class {
+    ffi_guard!("bt_ctf_stream_class_get_event_class", ptr::null_mut(), {
+        const F: &str = "bt_ctf_stream_class_get_event_class";
+        let sc = bt_arg!(F, stream_class, Kind::CtfStreamClass, ptr::null_mut());
+        ctf_ir::child_at(F, sc, index).cast()
+    })
+}
+
+/// A new reference (put it when done) on the trace of `stream_class`, or
+/// NULL when it was never added to one (or for NULL, a wrong kind). The
+/// caller must hold a reference on `stream_class`.
+#[no_mangle]
+pub extern "C" fn bt_ctf_stream_class_get_trace(
+    stream_class: *mut bt_ctf_stream_class,
+) -> *mut bt_ctf_trace {
+    ffi_guard!("bt_ctf_stream_class_get_trace", ptr::null_mut(), {
+        const F: &str = "bt_ctf_stream_class_get_trace";
+        let sc = bt_arg!(F, stream_class, Kind::CtfStreamClass, ptr::null_mut());
+        ctf_ir::parent_of(F, sc).cast()
+    })
+}
+
+/// A new reference (put it when done) on the stream class of `event_class`,
+/// or NULL when it was never added to one (or for NULL, a wrong kind). The
+/// caller must hold a reference on `event_class`.
+#[no_mangle]
+pub extern "C" fn bt_ctf_event_class_get_stream_class(
+    event_class: *mut bt_ctf_event_class,
+) -> *mut bt_ctf_stream_class {
+    ffi_guard!("bt_ctf_event_class_get_stream_class", ptr::null_mut(), {
+        const F: &str = "bt_ctf_event_class_get_stream_class";
+        let ec = bt_arg!(F, event_class, Kind::CtfEventClass, ptr::null_mut());
+        ctf_ir::parent_of(F, ec).cast()
+    })
+}
+
+/// The name of `stream_class`, valid as long as the stream class is; NULL
+/// for NULL or a wrong kind. Takes no reference.
+#[no_mangle]
+pub extern "C" fn bt_ctf_stream_class_get_name(
+    stream_class: *mut bt_ctf_stream_class,
+) -> *const c_char {
+    ffi_guard!("bt_ctf_stream_class_get_name", ptr::null(), {
+        const F: &str = "bt_ctf_stream_class_get_name";
+        let sc = bt_arg!(F, stream_class, Kind::CtfStreamClass, ptr::null());
+        ctf_ir::name(sc)
+    })
+}
+
+/// The name of `event_class`, valid as long as the event class is; NULL for
+/// NULL or a wrong kind. Takes no reference.
+#[no_mangle]
+pub extern "C" fn bt_ctf_event_class_get_name(
+    event_class: *mut bt_ctf_event_class,
+) -> *const c_char {
+    ffi_guard!("bt_ctf_event_class_get_name", ptr::null(), {
+        const F: &str = "bt_ctf_event_class_get_name";
+        let ec = bt_arg!(F, event_class, Kind::CtfEventClass, ptr::null());
+        ctf_ir::name(ec)
+    })
+}
+
+/// Typed get and put: the same as bt_get()/bt_put() on an object of one kind;
+/// a pointer of another kind is refused with a warning and nothing changes.
+macro_rules! typed_get_put {
+    ($get:ident, $put:ident, $ty:ty, $kind:expr) => {
+        #[doc = concat!("Take a reference on `obj` (see bt_get()). NULL or an object that is not of the right kind does nothing.")]
+        #[no_mangle]
+        pub extern "C" fn $get(obj: *mut $ty) {
+            ffi_guard!(stringify!($get), (), {
+                if obj.is_null() {
+                    return;
+                }
+                let o = bt_arg!(stringify!($get), obj, $kind, ());
+                object::get(stringify!($get), o);
+            })
+        }
+
+        #[doc = concat!("Drop a reference on `obj` (see bt_put()). NULL or an object that is not of the right kind does nothing.")]
+        #[no_mangle]
+        pub extern "C" fn $put(obj: *mut $ty) {
+            ffi_guard!(stringify!($put), (), {
+                if obj.is_null() {
+                    return;
+                }
+                let o = bt_arg!(stringify!($put), obj, $kind, ());
+                // SAFETY: the caller owns the reference being dropped.
+                unsafe { object::put(stringify!($put), o) };
+            })
+        }
+    };
+}
+
+typed_get_put!(
+    bt_ctf_trace_get,
+    bt_ctf_trace_put,
+    bt_ctf_trace,
+    Kind::CtfTrace
+);
+typed_get_put!(
+    bt_ctf_stream_class_get,
+    bt_ctf_stream_class_put,
+    bt_ctf_stream_class,
+    Kind::CtfStreamClass
+);
+typed_get_put!(
+    bt_ctf_event_class_get,
+    bt_ctf_event_class_put,
+    bt_ctf_event_class,
+    Kind::CtfEventClass
+);
+
+/// Number of objects made by this library (or initialised through it) and
+/// not yet reclaimed, over both models. Static objects are not counted. A
+/// leak check compares it before and after a piece of work.
+#[no_mangle]
+pub extern "C" fn traceref_live_objects() -> usize {
+    ffi_guard!("traceref_live_objects", 0, { census::live() })
+}
