@@ -20,6 +20,36 @@
 #include <stdbool.h>
 
 /**
+ * Connection type: not yet known.
+ */
+#define RELAY_CONNECTION_UNKNOWN 0
+
+/**
+ * Connection type: trace data from a consumer.
+ */
+#define RELAY_DATA 1
+
+/**
+ * Connection type: control commands from a session daemon (owns a session).
+ */
+#define RELAY_CONTROL 2
+
+/**
+ * Connection type: a live viewer's commands (owns a viewer session).
+ */
+#define RELAY_VIEWER_COMMAND 3
+
+/**
+ * Connection type: a live viewer's notifications.
+ */
+#define RELAY_VIEWER_NOTIFICATION 4
+
+/**
+ * Sequence number value meaning "none yet" (`-1ULL`).
+ */
+#define RELAY_SEQ_UNSET 18446744073709551615ull
+
+/**
  * An event class: a child of a stream class.
  */
 struct bt_ctf_event_class;
@@ -33,6 +63,46 @@ struct bt_ctf_stream_class;
  * A trace (root of the CTF-IR example hierarchy).
  */
 struct bt_ctf_trace;
+
+/**
+ * A ctf-trace: the streams of one path within a session. Refcounted.
+ */
+struct ctf_trace;
+
+/**
+ * A connection from a session daemon, consumer or live viewer. Refcounted.
+ */
+struct relay_connection;
+
+/**
+ * The connections of one worker thread, by socket.
+ */
+struct relay_connection_table;
+
+/**
+ * The index of one packet of a stream. Refcounted.
+ */
+struct relay_index;
+
+/**
+ * A tracing session, created by a control connection. Refcounted.
+ */
+struct relay_session;
+
+/**
+ * A stream of trace data, unique by handle. Refcounted.
+ */
+struct relay_stream;
+
+/**
+ * The sessions a live viewer is attached to. Not refcounted.
+ */
+struct relay_viewer_session;
+
+/**
+ * A live viewer's view of a stream. Refcounted.
+ */
+struct relay_viewer_stream;
 
 /**
  * Header of every object of the Babeltrace model. A C structure that wants
@@ -50,6 +120,23 @@ struct bt_object {
  * memory and nothing else: the library releases the children itself.
  */
 typedef void (*bt_object_release_func)(struct bt_object *obj);
+
+/**
+ * Destructor of a payload attached with traceref_payload_set().
+ */
+typedef void (*traceref_payload_destroy_func)(void *data);
+
+/**
+ * Visitor of relay_sessions_for_each(): return 0 to go on, non-zero to stop.
+ * `session` carries a reference valid during the call only.
+ */
+typedef int (*relay_session_visit_func)(struct relay_session *session, void *data);
+
+/**
+ * Visitor of relay_session_for_each_stream(): return 0 to go on, non-zero
+ * to stop. `stream` carries a reference valid during the call only.
+ */
+typedef int (*relay_stream_visit_func)(struct relay_stream *stream, void *data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -209,11 +296,644 @@ const char *bt_ctf_stream_class_get_name(struct bt_ctf_stream_class *stream_clas
 const char *bt_ctf_event_class_get_name(struct bt_ctf_event_class *event_class);
 
 /**
+ * Take a reference on `trace` (see bt_get()). NULL does nothing; a pointer
+ * of another kind is refused with a warning.
+ */
+void bt_ctf_trace_get(struct bt_ctf_trace *trace);
+
+/**
+ * Drop a reference on `trace` (see bt_put()). NULL does nothing; a pointer
+ * of another kind is refused with a warning.
+ */
+void bt_ctf_trace_put(struct bt_ctf_trace *trace);
+
+/**
+ * Take a reference on `stream_class` (see bt_get()). NULL does nothing; a
+ * pointer of another kind is refused with a warning.
+ */
+void bt_ctf_stream_class_get(struct bt_ctf_stream_class *stream_class);
+
+/**
+ * Drop a reference on `stream_class` (see bt_put()). NULL does nothing; a
+ * pointer of another kind is refused with a warning.
+ */
+void bt_ctf_stream_class_put(struct bt_ctf_stream_class *stream_class);
+
+/**
+ * Take a reference on `event_class` (see bt_get()). NULL does nothing; a
+ * pointer of another kind is refused with a warning.
+ */
+void bt_ctf_event_class_get(struct bt_ctf_event_class *event_class);
+
+/**
+ * Drop a reference on `event_class` (see bt_put()). NULL does nothing; a
+ * pointer of another kind is refused with a warning.
+ */
+void bt_ctf_event_class_put(struct bt_ctf_event_class *event_class);
+
+/**
  * Number of objects made by this library (or initialised through it) and
  * not yet reclaimed, over both models. Static objects are not counted. A
  * leak check compares it before and after a piece of work.
  */
 size_t traceref_live_objects(void);
+
+/**
+ * Enter a read-side section: objects seen by lookups made inside it stay
+ * allocated until the matching traceref_read_unlock(), even if their last
+ * reference is dropped meanwhile. Nestable. Lookups do not need it (each
+ * enters its own); it lets a caller batch several lookups cheaply. Must not
+ * be held across traceref_reclaim_barrier() or
+ * relay_connection_table_destroy().
+ */
+void traceref_read_lock(void);
+
+/**
+ * Leave the innermost read-side section entered by this thread. Reported
+ * and ignored when none is open.
+ */
+void traceref_read_unlock(void);
+
+/**
+ * Wait until every relay object whose last reference was put before this
+ * call has been reclaimed (its payload destructor has run and its memory is
+ * freed). Returns 0, or -1 without waiting when called inside a read-side
+ * section (it would wait for itself).
+ */
+int traceref_reclaim_barrier(void);
+
+/**
+ * Attach a caller payload to a refcounted relay object (session, ctf-trace,
+ * stream, index, viewer stream or connection). `destroy` (may be NULL) is
+ * called once with `data` when the object is reclaimed, after its grace
+ * period, on an unspecified thread; it must not call into this library.
+ * Returns 0, or -1 when `obj` is NULL or not a relay object, or already has
+ * a payload. The caller must hold a reference on `obj`.
+ */
+int traceref_payload_set(void *obj, void *data, traceref_payload_destroy_func destroy);
+
+/**
+ * The payload attached to `obj`, or NULL (none, NULL `obj`, or not a relay
+ * object). The caller must hold a reference on `obj`.
+ */
+void *traceref_payload_get(void *obj);
+
+/**
+ * Create a session with a new id (from a global counter) and count 1: the
+ * owner's reference, dropped by relay_session_close(). It is in the session
+ * table at once. NULL when `name` or `hostname` is NULL.
+ */
+struct relay_session *relay_session_create(const char *name, const char *hostname, uint32_t live_timer, bool snapshot, uint32_t major, uint32_t minor);
+
+/**
+ * Look a session up by id and take a reference (put it when done). NULL
+ * when no such session exists or its count already reached 0. Takes no
+ * lock; any calling context.
+ */
+struct relay_session *relay_session_get_by_id(uint64_t id);
+
+/**
+ * Take a reference on `session` unless its count is 0. Returns true when
+ * taken. The caller must keep `session` allocated (hold a reference, or be
+ * inside a read-side section in which it was found).
+ */
+bool relay_session_get(struct relay_session *session);
+
+/**
+ * Drop a reference on `session`. At 0 the session leaves the session table
+ * and is reclaimed after a grace period. NULL does nothing.
+ */
+void relay_session_put(struct relay_session *session);
+
+/**
+ * Close `session`: mark it closed, close its traces' streams (a stream
+ * still waiting for announced data closes when it arrives, or when the
+ * session is aborted) and put the owner's reference. Returns 0, or -1 when
+ * NULL or already closed (nothing changes). The caller gives up the owner's
+ * reference and must hold another if it keeps using `session`. Must not be
+ * called with the session's lock held.
+ */
+int relay_session_close(struct relay_session *session);
+
+/**
+ * Mark `session` aborted: its streams close without waiting for announced
+ * data. Returns 0, or -1 for NULL. The caller must hold a reference.
+ */
+int relay_session_abort(struct relay_session *session);
+
+/**
+ * The id of `session`, or `UINT64_MAX` for NULL. Caller holds a reference.
+ */
+uint64_t relay_session_get_id(struct relay_session *session);
+
+/**
+ * The name of `session` (valid while it is held), or NULL for NULL.
+ */
+const char *relay_session_get_name(struct relay_session *session);
+
+/**
+ * The hostname of `session` (valid while it is held), or NULL for NULL.
+ */
+const char *relay_session_get_hostname(struct relay_session *session);
+
+/**
+ * The live timer of `session` (0 for NULL).
+ */
+uint32_t relay_session_get_live_timer(struct relay_session *session);
+
+/**
+ * Whether `session` is a snapshot session (false for NULL).
+ */
+bool relay_session_is_snapshot(struct relay_session *session);
+
+/**
+ * The protocol major version of `session` (0 for NULL).
+ */
+uint32_t relay_session_get_major(struct relay_session *session);
+
+/**
+ * The protocol minor version of `session` (0 for NULL).
+ */
+uint32_t relay_session_get_minor(struct relay_session *session);
+
+/**
+ * Whether `session` was closed (false for NULL).
+ */
+bool relay_session_is_closed(struct relay_session *session);
+
+/**
+ * Whether `session` was aborted (false for NULL).
+ */
+bool relay_session_is_aborted(struct relay_session *session);
+
+/**
+ * The reference count of `session`, for tests and diagnostics; -1 for NULL.
+ */
+long relay_session_get_ref_count(struct relay_session *session);
+
+/**
+ * Take the lock of `session`: the outermost lock (session, then ctf-trace,
+ * then stream). Returns 0; 1 when taken out of order (reported: this thread
+ * holds an inner lock); -1, not taken, when NULL or already held by this
+ * thread. The caller must hold a reference.
+ */
+int relay_session_lock(struct relay_session *session);
+
+/**
+ * Release the lock of `session`. Returns 0, or -1 when NULL or not held by
+ * this thread (reported, nothing released).
+ */
+int relay_session_unlock(struct relay_session *session);
+
+/**
+ * Call `visit` on every session of the session table whose get succeeds,
+ * with a reference valid during the call (put by the library afterwards).
+ * Stops when `visit` returns non-zero. Returns the number of sessions
+ * visited, or -1 when `visit` is NULL. No library lock is held during the
+ * calls, so `visit` may call any function of this library.
+ */
+int relay_sessions_for_each(relay_session_visit_func visit, void *data);
+
+/**
+ * Call `visit` on every stream of `session` (published or not, not closed)
+ * whose get succeeds, with a reference valid during the call. Stops when
+ * `visit` returns non-zero. Returns the number visited, or -1 when an
+ * argument is NULL. The caller must hold a reference on `session`; no
+ * library lock is held during the calls.
+ */
+int relay_session_for_each_stream(struct relay_session *session, relay_stream_visit_func visit, void *data);
+
+/**
+ * The trace of `session` at `path`, created if there is none (it then takes
+ * a reference on the session). Returns a new reference the caller puts; two
+ * racing callers get the same trace. NULL for NULL arguments or a closed
+ * session. The caller must hold a reference on `session`.
+ */
+struct ctf_trace *relay_ctf_trace_get_by_path_or_create(struct relay_session *session, const char *path);
+
+/**
+ * Take a reference on `trace` unless its count is 0; true when taken.
+ */
+bool relay_ctf_trace_get(struct ctf_trace *trace);
+
+/**
+ * Drop a reference on `trace`; at 0 it leaves its session and puts its
+ * session reference. NULL does nothing.
+ */
+void relay_ctf_trace_put(struct ctf_trace *trace);
+
+/**
+ * The reference count of `trace`; -1 for NULL.
+ */
+long relay_ctf_trace_get_ref_count(struct ctf_trace *trace);
+
+/**
+ * The path of `trace` (valid while it is held), or NULL for NULL.
+ */
+const char *relay_ctf_trace_get_path(struct ctf_trace *trace);
+
+/**
+ * The session of `trace`, WITHOUT a new reference: valid while `trace` is
+ * held (the trace holds its session). NULL for NULL.
+ */
+struct relay_session *relay_ctf_trace_get_session(struct ctf_trace *trace);
+
+/**
+ * A new reference on the metadata viewer stream of `trace`, or NULL when
+ * there is none (the trace points at it without holding a reference).
+ */
+struct relay_viewer_stream *relay_ctf_trace_get_viewer_metadata_stream(struct ctf_trace *trace);
+
+/**
+ * Take the lock of `trace` (nests inside its session's lock). Returns 0; 1
+ * when taken out of order (reported); -1, not taken, for NULL or when this
+ * thread already holds it.
+ */
+int relay_ctf_trace_lock(struct ctf_trace *trace);
+
+/**
+ * Release the lock of `trace`. Returns 0, or -1 when NULL or not held by
+ * this thread.
+ */
+int relay_ctf_trace_unlock(struct ctf_trace *trace);
+
+/**
+ * Create a stream of `trace` with a unique `handle`: count 1, the owner's
+ * reference, dropped by relay_stream_close() or relay_stream_try_close().
+ * It takes a reference on the trace, joins its session's streams (not yet
+ * published) and the stream table. A channel named "metadata" makes a
+ * metadata stream. NULL for NULL arguments, a handle already in the stream
+ * table, or a closed session. The caller must hold a reference on `trace`.
+ */
+struct relay_stream *relay_stream_create(struct ctf_trace *trace, uint64_t handle, const char *path_name, const char *channel_name, uint64_t tracefile_size, uint64_t tracefile_count);
+
+/**
+ * Look a stream up by handle and take a reference (put it when done). NULL
+ * when absent (never created, or closed) or when its count reached 0.
+ */
+struct relay_stream *relay_stream_get_by_id(uint64_t handle);
+
+/**
+ * Take a reference on `stream` unless its count is 0; true when taken.
+ */
+bool relay_stream_get(struct relay_stream *stream);
+
+/**
+ * Drop a reference on `stream`; at 0 it leaves every table and list and
+ * puts its trace reference. NULL does nothing.
+ */
+void relay_stream_put(struct relay_stream *stream);
+
+/**
+ * Publish `stream`: it moves to its trace's published streams, visible to
+ * viewers. Returns 0, or -1 for NULL, a closed or an already published
+ * stream. The caller must hold a reference.
+ */
+int relay_stream_publish(struct relay_stream *stream);
+
+/**
+ * Close `stream` now: it leaves the stream table and its lists, every index
+ * drops its self reference, and the owner's reference is put. Returns 0, or
+ * -1 when NULL or already closed (nothing changes). The caller gives up the
+ * owner's reference.
+ */
+int relay_stream_close(struct relay_stream *stream);
+
+/**
+ * Close `stream` once the data up to its `last_net_seq_num` has arrived
+ * (see relay_stream_set_received_seq_num()), or at once when no
+ * `last_net_seq_num` was announced or the session was aborted. Returns 0
+ * when closed now (the owner's reference is put), 1 when the close is
+ * pending (it completes, putting the owner's reference, when the data
+ * arrives), -1 for NULL or an already closed stream.
+ */
+int relay_stream_try_close(struct relay_stream *stream);
+
+/**
+ * The handle of `stream`, or `UINT64_MAX` for NULL.
+ */
+uint64_t relay_stream_get_handle(struct relay_stream *stream);
+
+/**
+ * The path name of `stream` (valid while it is held), or NULL for NULL.
+ */
+const char *relay_stream_get_path_name(struct relay_stream *stream);
+
+/**
+ * The channel name of `stream` (valid while it is held), or NULL for NULL.
+ */
+const char *relay_stream_get_channel_name(struct relay_stream *stream);
+
+/**
+ * The trace file size of `stream` (0 for NULL).
+ */
+uint64_t relay_stream_get_tracefile_size(struct relay_stream *stream);
+
+/**
+ * The trace file count of `stream` (0 for NULL).
+ */
+uint64_t relay_stream_get_tracefile_count(struct relay_stream *stream);
+
+/**
+ * Whether `stream` was published (false for NULL).
+ */
+bool relay_stream_is_published(struct relay_stream *stream);
+
+/**
+ * Whether `stream` was closed (false for NULL).
+ */
+bool relay_stream_is_closed(struct relay_stream *stream);
+
+/**
+ * Whether `stream` is a metadata stream (false for NULL).
+ */
+bool relay_stream_is_metadata(struct relay_stream *stream);
+
+/**
+ * The announced last sequence number of `stream`, `RELAY_SEQ_UNSET` when
+ * none was announced or for NULL.
+ */
+uint64_t relay_stream_get_last_net_seq_num(struct relay_stream *stream);
+
+/**
+ * Announce the last sequence number of `stream` (the close command's). A
+ * pending close completes if the data already arrived. Returns 0, or -1
+ * for NULL. The caller must hold a reference.
+ */
+int relay_stream_set_last_net_seq_num(struct relay_stream *stream, uint64_t seq);
+
+/**
+ * The highest sequence number whose data arrived, `RELAY_SEQ_UNSET` when
+ * none or for NULL.
+ */
+uint64_t relay_stream_get_received_seq_num(struct relay_stream *stream);
+
+/**
+ * Record that the data of `stream` up to `seq` arrived (the highest value
+ * is kept). A pending close completes once `last_net_seq_num` is reached,
+ * putting the owner's reference. Returns 0, or -1 for NULL. The caller
+ * must hold a reference.
+ */
+int relay_stream_set_received_seq_num(struct relay_stream *stream, uint64_t seq);
+
+/**
+ * The trace of `stream`, WITHOUT a new reference: valid while `stream` is
+ * held. NULL for NULL.
+ */
+struct ctf_trace *relay_stream_get_trace(struct relay_stream *stream);
+
+/**
+ * The reference count of `stream`; -1 for NULL.
+ */
+long relay_stream_get_ref_count(struct relay_stream *stream);
+
+/**
+ * Take the lock of `stream` (innermost: nests inside its trace's and its
+ * session's locks; also guards its indexes and viewer streams). Returns 0;
+ * 1 when taken out of order (reported); -1, not taken, for NULL or when
+ * this thread already holds it.
+ */
+int relay_stream_lock(struct relay_stream *stream);
+
+/**
+ * Release the lock of `stream`. Returns 0, or -1 when NULL or not held by
+ * this thread.
+ */
+int relay_stream_unlock(struct relay_stream *stream);
+
+/**
+ * The index of `stream` for `net_seq_num`, with a new reference the caller
+ * puts. Created if absent, with a reference on the stream and a self
+ * reference (dropped by relay_index_try_flush() or relay_index_close_all());
+ * if another thread created it first, that one is returned. NULL for NULL
+ * or a closed stream. The caller must hold the stream's lock (reported if
+ * not) and a reference on it.
+ */
+struct relay_index *relay_index_get_by_id_or_create(struct relay_stream *stream, uint64_t net_seq_num);
+
+/**
+ * Take a reference on `index` unless its count is 0; true when taken.
+ */
+bool relay_index_get(struct relay_index *index);
+
+/**
+ * Drop a reference on `index`; at 0 it leaves its stream and puts its
+ * stream reference. NULL does nothing.
+ */
+void relay_index_put(struct relay_index *index);
+
+/**
+ * Flush `index` if its stream's data up to its `net_seq_num` arrived: the
+ * index leaves its stream and its self reference is put. Returns 1 when
+ * flushed now, 0 when not ready, -1 for NULL or an index already flushed
+ * (or closed). The caller must hold a reference on `index`.
+ */
+int relay_index_try_flush(struct relay_index *index);
+
+/**
+ * Put the self reference of every index of `stream` that still holds one.
+ * Returns 0, or -1 for NULL. The caller must hold a reference on `stream`.
+ */
+int relay_index_close_all(struct relay_stream *stream);
+
+/**
+ * The sequence number of `index`, or `RELAY_SEQ_UNSET` for NULL.
+ */
+uint64_t relay_index_get_net_seq_num(struct relay_index *index);
+
+/**
+ * The reference count of `index`; -1 for NULL.
+ */
+long relay_index_get_ref_count(struct relay_index *index);
+
+/**
+ * Create the viewer stream of `stream` (same handle), count 1: the
+ * ownership reference of the live connection, dropped by
+ * relay_viewer_stream_close() or by relay_viewer_session_close() of a
+ * viewer session attached to the stream's session. It takes a reference on
+ * the stream and joins the viewer stream table; for a metadata stream, the
+ * trace points at it without a reference. `seek` is stored as given. NULL
+ * for NULL, a stream whose count is 0, or a handle that already has one.
+ * The caller must hold a reference on `stream`.
+ */
+struct relay_viewer_stream *relay_viewer_stream_create(struct relay_stream *stream, uint32_t seek);
+
+/**
+ * Look a viewer stream up by handle and take a reference (put it when
+ * done). NULL when absent or when its count reached 0.
+ */
+struct relay_viewer_stream *relay_viewer_stream_get_by_id(uint64_t handle);
+
+/**
+ * Take a reference on `vstream` unless its count is 0; true when taken.
+ */
+bool relay_viewer_stream_get(struct relay_viewer_stream *vstream);
+
+/**
+ * Drop a reference on `vstream`; at 0 it leaves the viewer stream table and
+ * puts its stream reference. NULL does nothing.
+ */
+void relay_viewer_stream_put(struct relay_viewer_stream *vstream);
+
+/**
+ * Close `vstream`: it leaves the viewer stream table and its ownership
+ * reference is put. Returns 0, or -1 for NULL or when already closed.
+ */
+int relay_viewer_stream_close(struct relay_viewer_stream *vstream);
+
+/**
+ * The stream of `vstream`, WITHOUT a new reference: valid while `vstream`
+ * is held. NULL for NULL.
+ */
+struct relay_stream *relay_viewer_stream_get_stream(struct relay_viewer_stream *vstream);
+
+/**
+ * The seek position `vstream` was created with (0 for NULL).
+ */
+uint32_t relay_viewer_stream_get_seek(struct relay_viewer_stream *vstream);
+
+/**
+ * The reference count of `vstream`; -1 for NULL.
+ */
+long relay_viewer_stream_get_ref_count(struct relay_viewer_stream *vstream);
+
+/**
+ * Create a viewer session (not refcounted) with no session attached.
+ * Destroy it with relay_viewer_session_destroy(), or hand it to a live
+ * connection with relay_connection_set_viewer_session().
+ */
+struct relay_viewer_session *relay_viewer_session_create(void);
+
+/**
+ * Attach `session` to `vs`, taking a reference on the session. A session is
+ * attached to one viewer session at a time. Returns 0, or -1 (nothing
+ * changes) for NULL, a closed `vs`, a session already attached, or a
+ * session whose count is 0. The caller must hold a reference on `session`.
+ */
+int relay_viewer_session_attach(struct relay_viewer_session *vs, struct relay_session *session);
+
+/**
+ * Detach `session` from `vs`, putting the reference taken by the attach.
+ * Returns 0, or -1 for NULL or a session not attached to `vs`.
+ */
+int relay_viewer_session_detach(struct relay_viewer_session *vs, struct relay_session *session);
+
+/**
+ * Whether `session` is attached to `vs` (false for NULL).
+ */
+bool relay_viewer_session_is_attached(struct relay_viewer_session *vs, struct relay_session *session);
+
+/**
+ * Close `vs`: close the viewer streams of every attached session (putting
+ * their ownership references), then detach every session. Returns 0, or -1
+ * for NULL or when already closed.
+ */
+int relay_viewer_session_close(struct relay_viewer_session *vs);
+
+/**
+ * Close `vs` if needed and free it after a grace period. Not for a viewer
+ * session owned by a connection (the connection destroys it). NULL does
+ * nothing. `vs` must not be used after this call.
+ */
+void relay_viewer_session_destroy(struct relay_viewer_session *vs);
+
+/**
+ * Create a connection table (one per worker thread). NULL only if memory
+ * runs out.
+ */
+struct relay_connection_table *relay_connection_table_create(void);
+
+/**
+ * Destroy `table`: every connection still in it is closed (its owner's
+ * reference put), then the table is freed after a grace period. Returns 0,
+ * or -1 (nothing done) for NULL or when called inside a read-side section.
+ * `table` must not be used after this call.
+ */
+int relay_connection_table_destroy(struct relay_connection_table *table);
+
+/**
+ * Create a connection on socket `sock` of `type` (RELAY_DATA,
+ * RELAY_CONTROL, RELAY_VIEWER_COMMAND, ...): count 1, the owner's
+ * reference, dropped by relay_connection_close() (or by the table's
+ * destruction once added to one). NULL for a negative socket or an unknown
+ * type.
+ */
+struct relay_connection *relay_connection_create(int sock, int type);
+
+/**
+ * Add `conn` to `table`, where relay_connection_get_by_sock() finds it
+ * until it is closed or released. Returns 0, or -1 (nothing changes) for
+ * NULL, a connection already in a table or closed, or a socket already in
+ * `table`. The caller must hold a reference on `conn`.
+ */
+int relay_connection_table_add(struct relay_connection_table *table, struct relay_connection *conn);
+
+/**
+ * Look a connection up by socket in `table` and take a reference (put it
+ * when done). NULL when absent, when its count reached 0, or for NULL.
+ */
+struct relay_connection *relay_connection_get_by_sock(struct relay_connection_table *table, int sock);
+
+/**
+ * Take a reference on `conn` unless its count is 0; true when taken.
+ */
+bool relay_connection_get(struct relay_connection *conn);
+
+/**
+ * Drop a reference on `conn`. The final put removes it from its table,
+ * closes and destroys its viewer session (live connections), closes its
+ * session (putting the session's owner reference) and puts the connection's
+ * own session reference. NULL does nothing.
+ */
+void relay_connection_put(struct relay_connection *conn);
+
+/**
+ * Close `conn`: it leaves its table and its owner's reference is put.
+ * Returns 0, or -1 for NULL or when already closed.
+ */
+int relay_connection_close(struct relay_connection *conn);
+
+/**
+ * Make `session` the session of `conn`: the connection takes a reference
+ * on it, and its final put closes the session. Returns 0, or -1 (nothing
+ * changes) for NULL, a connection that already has a session, or a
+ * session whose count is 0. The caller must hold a reference on both.
+ */
+int relay_connection_set_session(struct relay_connection *conn, struct relay_session *session);
+
+/**
+ * Give `vs` to `conn`: the connection owns it from now on, and its final
+ * put closes and destroys it. Returns 0, or -1 (nothing changes) for NULL,
+ * a connection that already has one, or a viewer session owned elsewhere.
+ */
+int relay_connection_set_viewer_session(struct relay_connection *conn, struct relay_viewer_session *vs);
+
+/**
+ * The session of `conn`, WITHOUT a new reference (valid while `conn` is
+ * held), or NULL.
+ */
+struct relay_session *relay_connection_get_session(struct relay_connection *conn);
+
+/**
+ * The viewer session of `conn` (owned by it; valid while `conn` is held),
+ * or NULL.
+ */
+struct relay_viewer_session *relay_connection_get_viewer_session(struct relay_connection *conn);
+
+/**
+ * The socket of `conn`, or -1 for NULL.
+ */
+int relay_connection_get_sock(struct relay_connection *conn);
+
+/**
+ * The type of `conn`, or -1 for NULL.
+ */
+int relay_connection_get_type(struct relay_connection *conn);
+
+/**
+ * The reference count of `conn`; -1 for NULL.
+ */
+long relay_connection_get_ref_count(struct relay_connection *conn);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -9,7 +9,7 @@
 //!   their parent only while their own count is above zero; only a root
 //!   reaching zero destroys, children first. Holding any node keeps the whole
 //!   reachable graph alive.
-//! * `relay`: the LTTng relay daemon's model. Objects are found by id in
+//! * [`relay`]: the LTTng relay daemon's model. Objects are found by id in
 //!   global tables read without locks; a getter refuses an object whose count
 //!   is already zero; children hold references on their containers; memory
 //!   is reclaimed after a grace period.
@@ -21,3 +21,4 @@
 pub mod bt;
 pub mod core;
 pub mod ffi;
+pub mod relay;

@@ -2,7 +2,10 @@
 //! diagnostics and deferred reclamation.
 
 pub mod census;
+pub mod hash;
 #[macro_use]
 pub mod diag;
 pub mod kind;
+pub mod reclaim;
 pub mod refcount;
+pub mod table;

@@ -362,55 +362,92 @@ pub extern "C" fn bt_ctf_event_class_get_name(
     })
 }
 
-/// Typed get and put: the same as bt_get()/bt_put() on an object of one kind;
-/// a pointer of another kind is refused with a warning and nothing changes.
-macro_rules! typed_get_put {
-    ($get:ident, $put:ident, $ty:ty, $kind:expr) => {
-        #[doc = concat!("Take a reference on `obj` (see bt_get()). NULL or an object that is not of the right kind does nothing.")]
-        #[no_mangle]
-        pub extern "C" fn $get(obj: *mut $ty) {
-            ffi_guard!(stringify!($get), (), {
-                if obj.is_null() {
-                    return;
-                }
-                let o = bt_arg!(stringify!($get), obj, $kind, ());
-                object::get(stringify!($get), o);
-            })
-        }
-
-        #[doc = concat!("Drop a reference on `obj` (see bt_put()). NULL or an object that is not of the right kind does nothing.")]
-        #[no_mangle]
-        pub extern "C" fn $put(obj: *mut $ty) {
-            ffi_guard!(stringify!($put), (), {
-                if obj.is_null() {
-                    return;
-                }
-                let o = bt_arg!(stringify!($put), obj, $kind, ());
-                // SAFETY: the caller owns the reference being dropped.
-                unsafe { object::put(stringify!($put), o) };
-            })
-        }
-    };
+fn typed_get(func: &str, obj: *mut c_void, kind: Kind) {
+    if obj.is_null() {
+        return;
+    }
+    let o = bt_arg!(func, obj, kind, ());
+    object::get(func, o);
 }
 
-typed_get_put!(
-    bt_ctf_trace_get,
-    bt_ctf_trace_put,
-    bt_ctf_trace,
-    Kind::CtfTrace
-);
-typed_get_put!(
-    bt_ctf_stream_class_get,
-    bt_ctf_stream_class_put,
-    bt_ctf_stream_class,
-    Kind::CtfStreamClass
-);
-typed_get_put!(
-    bt_ctf_event_class_get,
-    bt_ctf_event_class_put,
-    bt_ctf_event_class,
-    Kind::CtfEventClass
-);
+fn typed_put(func: &str, obj: *mut c_void, kind: Kind) {
+    if obj.is_null() {
+        return;
+    }
+    let o = bt_arg!(func, obj, kind, ());
+    // SAFETY: the caller owns the reference being dropped.
+    unsafe { object::put(func, o) };
+}
+
+/// Take a reference on `trace` (see bt_get()). NULL does nothing; a pointer
+/// of another kind is refused with a warning.
+#[no_mangle]
+pub extern "C" fn bt_ctf_trace_get(trace: *mut bt_ctf_trace) {
+    ffi_guard!("bt_ctf_trace_get", (), {
+        typed_get("bt_ctf_trace_get", trace.cast(), Kind::CtfTrace)
+    })
+}
+
+/// Drop a reference on `trace` (see bt_put()). NULL does nothing; a pointer
+/// of another kind is refused with a warning.
+#[no_mangle]
+pub extern "C" fn bt_ctf_trace_put(trace: *mut bt_ctf_trace) {
+    ffi_guard!("bt_ctf_trace_put", (), {
+        typed_put("bt_ctf_trace_put", trace.cast(), Kind::CtfTrace)
+    })
+}
+
+/// Take a reference on `stream_class` (see bt_get()). NULL does nothing; a
+/// pointer of another kind is refused with a warning.
+#[no_mangle]
+pub extern "C" fn bt_ctf_stream_class_get(stream_class: *mut bt_ctf_stream_class) {
+    ffi_guard!("bt_ctf_stream_class_get", (), {
+        typed_get(
+            "bt_ctf_stream_class_get",
+            stream_class.cast(),
+            Kind::CtfStreamClass,
+        )
+    })
+}
+
+/// Drop a reference on `stream_class` (see bt_put()). NULL does nothing; a
+/// pointer of another kind is refused with a warning.
+#[no_mangle]
+pub extern "C" fn bt_ctf_stream_class_put(stream_class: *mut bt_ctf_stream_class) {
+    ffi_guard!("bt_ctf_stream_class_put", (), {
+        typed_put(
+            "bt_ctf_stream_class_put",
+            stream_class.cast(),
+            Kind::CtfStreamClass,
+        )
+    })
+}
+
+/// Take a reference on `event_class` (see bt_get()). NULL does nothing; a
+/// pointer of another kind is refused with a warning.
+#[no_mangle]
+pub extern "C" fn bt_ctf_event_class_get(event_class: *mut bt_ctf_event_class) {
+    ffi_guard!("bt_ctf_event_class_get", (), {
+        typed_get(
+            "bt_ctf_event_class_get",
+            event_class.cast(),
+            Kind::CtfEventClass,
+        )
+    })
+}
+
+/// Drop a reference on `event_class` (see bt_put()). NULL does nothing; a
+/// pointer of another kind is refused with a warning.
+#[no_mangle]
+pub extern "C" fn bt_ctf_event_class_put(event_class: *mut bt_ctf_event_class) {
+    ffi_guard!("bt_ctf_event_class_put", (), {
+        typed_put(
+            "bt_ctf_event_class_put",
+            event_class.cast(),
+            Kind::CtfEventClass,
+        )
+    })
+}
 
 /// Number of objects made by this library (or initialised through it) and
 /// not yet reclaimed, over both models. Static objects are not counted. A

@@ -1,0 +1,1540 @@
+//! C functions of the relay daemon object model.
+#![allow(non_camel_case_types)]
+
+use super::{ffi_guard, null_check};
+use crate::core::diag::misuse;
+use crate::core::kind::{Kind, TagCheck};
+use crate::core::reclaim;
+use crate::relay::connection::{self, Connection, ConnectionTable, TableError};
+use crate::relay::index::{Flush, Index};
+use crate::relay::lock::{Level, Locked};
+use crate::relay::object::{self, Head, RelayObject};
+use crate::relay::session::Session;
+use crate::relay::stream::{self, Close, Stream};
+use crate::relay::trace::{CtfTrace, TraceError};
+use crate::relay::viewer::{AttachError, ViewerSession, ViewerStream};
+use crate::relay::{self as model, Ptr};
+use libc::{c_char, c_int, c_long, c_void};
+use std::ffi::CStr;
+use std::ptr;
+
+/// A tracing session, created by a control connection. Refcounted.
+pub struct relay_session {
+    _private: [u8; 0],
+}
+/// A ctf-trace: the streams of one path within a session. Refcounted.
+pub struct ctf_trace {
+    _private: [u8; 0],
+}
+/// A stream of trace data, unique by handle. Refcounted.
+pub struct relay_stream {
+    _private: [u8; 0],
+}
+/// The index of one packet of a stream. Refcounted.
+pub struct relay_index {
+    _private: [u8; 0],
+}
+/// A live viewer's view of a stream. Refcounted.
+pub struct relay_viewer_stream {
+    _private: [u8; 0],
+}
+/// The sessions a live viewer is attached to. Not refcounted.
+pub struct relay_viewer_session {
+    _private: [u8; 0],
+}
+/// A connection from a session daemon, consumer or live viewer. Refcounted.
+pub struct relay_connection {
+    _private: [u8; 0],
+}
+/// The connections of one worker thread, by socket.
+pub struct relay_connection_table {
+    _private: [u8; 0],
+}
+
+/// Connection type: not yet known.
+pub const RELAY_CONNECTION_UNKNOWN: c_int = 0;
+const _: () = assert!(RELAY_CONNECTION_UNKNOWN == connection::TYPE_UNKNOWN);
+/// Connection type: trace data from a consumer.
+pub const RELAY_DATA: c_int = 1;
+const _: () = assert!(RELAY_DATA == connection::TYPE_DATA);
+/// Connection type: control commands from a session daemon (owns a session).
+pub const RELAY_CONTROL: c_int = 2;
+const _: () = assert!(RELAY_CONTROL == connection::TYPE_CONTROL);
+/// Connection type: a live viewer's commands (owns a viewer session).
+pub const RELAY_VIEWER_COMMAND: c_int = 3;
+const _: () = assert!(RELAY_VIEWER_COMMAND == connection::TYPE_VIEWER_COMMAND);
+/// Connection type: a live viewer's notifications.
+pub const RELAY_VIEWER_NOTIFICATION: c_int = 4;
+const _: () = assert!(RELAY_VIEWER_NOTIFICATION == connection::TYPE_VIEWER_NOTIFICATION);
+
+/// Sequence number value meaning "none yet" (`-1ULL`).
+pub const RELAY_SEQ_UNSET: u64 = 0xFFFF_FFFF_FFFF_FFFF;
+const _: () = assert!(RELAY_SEQ_UNSET == stream::SEQ_UNSET);
+
+/// Visitor of relay_sessions_for_each(): return 0 to go on, non-zero to stop.
+/// `session` carries a reference valid during the call only.
+pub type relay_session_visit_func =
+    Option<unsafe extern "C" fn(session: *mut relay_session, data: *mut c_void) -> c_int>;
+
+/// Visitor of relay_session_for_each_stream(): return 0 to go on, non-zero
+/// to stop. `stream` carries a reference valid during the call only.
+pub type relay_stream_visit_func =
+    Option<unsafe extern "C" fn(stream: *mut relay_stream, data: *mut c_void) -> c_int>;
+
+/// Destructor of a payload attached with traceref_payload_set().
+pub type traceref_payload_destroy_func = Option<unsafe extern "C" fn(data: *mut c_void)>;
+
+/// Validate a pointer as a live relay object of type `$t`, or return.
+macro_rules! arg {
+    ($func:expr, $p:expr, $t:ty, $default:expr) => {{
+        null_check!($func, $p, $default);
+        // SAFETY: a non-null pointer handed to this library by C is, by the
+        // documented contract, one it returned, so its tag word is readable.
+        match unsafe { object::checked::<$t>($func, $p.cast::<c_void>()) } {
+            Some(o) => o,
+            None => return $default,
+        }
+    }};
+}
+
+/// A C string argument, or return `$default` when NULL.
+macro_rules! cstr_arg {
+    ($func:expr, $p:expr, $default:expr) => {{
+        null_check!($func, $p, $default);
+        // SAFETY: a non-null string argument is NUL-terminated (contract).
+        unsafe { CStr::from_ptr($p) }
+    }};
+}
+
+fn get_of<T: RelayObject>(func: &str, p: *mut c_void) -> bool {
+    let o = arg!(func, p, T, false);
+    object::get(func, o)
+}
+
+fn put_of<T: RelayObject>(func: &str, p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    let o = arg!(func, p, T, ());
+    // SAFETY: the caller owns the reference it drops.
+    unsafe { object::put(func, o) };
+}
+
+fn count_of<T: RelayObject>(func: &str, p: *const c_void) -> c_long {
+    let o = arg!(func, p, T, -1);
+    o.head().count() as c_long
+}
+
+fn lock_result(r: Locked) -> c_int {
+    match r {
+        Locked::Ok => 0,
+        Locked::OutOfOrder => 1,
+        Locked::Recursive => -1,
+    }
+}
+
+/// Validate a viewer session pointer.
+///
+/// # Safety
+/// `p` is non-null with a readable tag word.
+unsafe fn viewer_session<'a>(
+    func: &str,
+    p: *mut relay_viewer_session,
+) -> Option<&'a ViewerSession> {
+    // SAFETY: per the contract; the tag is the first field.
+    let vs = unsafe { &*p.cast::<ViewerSession>() };
+    match vs.tag().check(Kind::RelayViewerSession) {
+        TagCheck::Ok(_) => Some(vs),
+        other => {
+            misuse!(func, "{:p} is not a live viewer session ({:?})", p, other);
+            None
+        }
+    }
+}
+
+macro_rules! vs_arg {
+    ($func:expr, $p:expr, $default:expr) => {{
+        null_check!($func, $p, $default);
+        // SAFETY: non-null, and a pointer from this library (contract).
+        match unsafe { viewer_session($func, $p) } {
+            Some(v) => v,
+            None => return $default,
+        }
+    }};
+}
+
+macro_rules! table_arg {
+    ($func:expr, $p:expr, $default:expr) => {{
+        null_check!($func, $p, $default);
+        // SAFETY: non-null, and a pointer from this library (contract); the
+        // tag is the first field.
+        let t = unsafe { &*$p.cast::<ConnectionTable>() };
+        match t.tag().check(Kind::RelayConnectionTable) {
+            TagCheck::Ok(_) => t,
+            other => {
+                misuse!(
+                    $func,
+                    "{:p} is not a live connection table ({:?})",
+                    $p,
+                    other
+                );
+                return $default;
+            }
+        }
+    }};
+}
+
+// ---------------------------------------------------------------------------
+// Read-side sections and reclamation.
+
+/// Enter a read-side section: objects seen by lookups made inside it stay
+/// allocated until the matching traceref_read_unlock(), even if their last
+/// reference is dropped meanwhile. Nestable. Lookups do not need it (each
+/// enters its own); it lets a caller batch several lookups cheaply. Must not
+/// be held across traceref_reclaim_barrier() or
+/// relay_connection_table_destroy().
+#[no_mangle]
+pub extern "C" fn traceref_read_lock() {
+    ffi_guard!("traceref_read_lock", (), { reclaim::read_lock() })
+}
+
+/// Leave the innermost read-side section entered by this thread. Reported
+/// and ignored when none is open.
+#[no_mangle]
+pub extern "C" fn traceref_read_unlock() {
+    ffi_guard!("traceref_read_unlock", (), {
+        if !reclaim::read_unlock() {
+            misuse!(
+                "traceref_read_unlock",
+                "no read-side section is open on this thread"
+            );
+        }
+    })
+}
+
+/// Wait until every relay object whose last reference was put before this
+/// call has been reclaimed (its payload destructor has run and its memory is
+/// freed). Returns 0, or -1 without waiting when called inside a read-side
+/// section (it would wait for itself).
+#[no_mangle]
+pub extern "C" fn traceref_reclaim_barrier() -> c_int {
+    ffi_guard!("traceref_reclaim_barrier", -1, {
+        if reclaim::barrier() {
+            0
+        } else {
+            misuse!(
+                "traceref_reclaim_barrier",
+                "called inside a read-side section; nothing waited for"
+            );
+            -1
+        }
+    })
+}
+
+/// Attach a caller payload to a refcounted relay object (session, ctf-trace,
+/// stream, index, viewer stream or connection). `destroy` (may be NULL) is
+/// called once with `data` when the object is reclaimed, after its grace
+/// period, on an unspecified thread; it must not call into this library.
+/// Returns 0, or -1 when `obj` is NULL or not a relay object, or already has
+/// a payload. The caller must hold a reference on `obj`.
+#[no_mangle]
+pub extern "C" fn traceref_payload_set(
+    obj: *mut c_void,
+    data: *mut c_void,
+    destroy: traceref_payload_destroy_func,
+) -> c_int {
+    ffi_guard!("traceref_payload_set", -1, {
+        const F: &str = "traceref_payload_set";
+        let Some(head) = relay_head(F, obj) else {
+            return -1;
+        };
+        if head.set_payload(data, destroy) {
+            0
+        } else {
+            misuse!(F, "{:p} already has a payload", obj);
+            -1
+        }
+    })
+}
+
+/// The payload attached to `obj`, or NULL (none, NULL `obj`, or not a relay
+/// object). The caller must hold a reference on `obj`.
+#[no_mangle]
+pub extern "C" fn traceref_payload_get(obj: *mut c_void) -> *mut c_void {
+    ffi_guard!("traceref_payload_get", ptr::null_mut(), {
+        match relay_head("traceref_payload_get", obj) {
+            Some(h) => h.payload(),
+            None => ptr::null_mut(),
+        }
+    })
+}
+
+fn relay_head<'a>(func: &str, obj: *mut c_void) -> Option<&'a Head> {
+    if obj.is_null() {
+        misuse!(func, "obj is NULL");
+        return None;
+    }
+    // SAFETY: a pointer from this library (contract): its first field is the
+    // tag, and for refcounted relay objects the `Head` that contains it.
+    let head = unsafe { &*obj.cast::<Head>() };
+    match head.tag().read() {
+        TagCheck::Ok(
+            Kind::RelaySession
+            | Kind::RelayCtfTrace
+            | Kind::RelayStream
+            | Kind::RelayIndex
+            | Kind::RelayViewerStream
+            | Kind::RelayConnection,
+        ) => Some(head),
+        other => {
+            misuse!(
+                func,
+                "{:p} is not a refcounted relay object ({:?})",
+                obj,
+                other
+            );
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sessions.
+
+/// Create a session with a new id (from a global counter) and count 1: the
+/// owner's reference, dropped by relay_session_close(). It is in the session
+/// table at once. NULL when `name` or `hostname` is NULL.
+#[no_mangle]
+pub extern "C" fn relay_session_create(
+    name: *const c_char,
+    hostname: *const c_char,
+    live_timer: u32,
+    snapshot: bool,
+    major: u32,
+    minor: u32,
+) -> *mut relay_session {
+    ffi_guard!("relay_session_create", ptr::null_mut(), {
+        const F: &str = "relay_session_create";
+        let n = cstr_arg!(F, name, ptr::null_mut());
+        let h = cstr_arg!(F, hostname, ptr::null_mut());
+        Session::create(n, h, live_timer, snapshot, major, minor).cast()
+    })
+}
+
+/// Look a session up by id and take a reference (put it when done). NULL
+/// when no such session exists or its count already reached 0. Takes no
+/// lock; any calling context.
+#[no_mangle]
+pub extern "C" fn relay_session_get_by_id(id: u64) -> *mut relay_session {
+    ffi_guard!("relay_session_get_by_id", ptr::null_mut(), {
+        model::get_by_id("relay_session_get_by_id", &model::SESSIONS, id).cast()
+    })
+}
+
+/// Take a reference on `session` unless its count is 0. Returns true when
+/// taken. The caller must keep `session` allocated (hold a reference, or be
+/// inside a read-side section in which it was found).
+#[no_mangle]
+pub extern "C" fn relay_session_get(session: *mut relay_session) -> bool {
+    ffi_guard!("relay_session_get", false, {
+        get_of::<Session>("relay_session_get", session.cast())
+    })
+}
+
+/// Drop a reference on `session`. At 0 the session leaves the session table
+/// and is reclaimed after a grace period. NULL does nothing.
+#[no_mangle]
+pub extern "C" fn relay_session_put(session: *mut relay_session) {
+    ffi_guard!("relay_session_put", (), {
+        put_of::<Session>("relay_session_put", session.cast())
+    })
+}
+
+/// Close `session`: mark it closed, close its traces' streams (a stream
+/// still waiting for announced data closes when it arrives, or when the
+/// session is aborted) and put the owner's reference. Returns 0, or -1 when
+/// NULL or already closed (nothing changes). The caller gives up the owner's
+/// reference and must hold another if it keeps using `session`. Must not be
+/// called with the session's lock held.
+#[no_mangle]
+pub extern "C" fn relay_session_close(session: *mut relay_session) -> c_int {
+    ffi_guard!("relay_session_close", -1, {
+        const F: &str = "relay_session_close";
+        let s = arg!(F, session, Session, -1);
+        // SAFETY: the caller holds the owner's reference.
+        if unsafe { s.close(F) } {
+            0
+        } else {
+            misuse!(F, "session {} is already closed", s.id());
+            -1
+        }
+    })
+}
+
+/// Mark `session` aborted: its streams close without waiting for announced
+/// data. Returns 0, or -1 for NULL. The caller must hold a reference.
+#[no_mangle]
+pub extern "C" fn relay_session_abort(session: *mut relay_session) -> c_int {
+    ffi_guard!("relay_session_abort", -1, {
+        let s = arg!("relay_session_abort", session, Session, -1);
+        s.abort("relay_session_abort");
+        0
+    })
+}
+
+/// The id of `session`, or `UINT64_MAX` for NULL. Caller holds a reference.
+#[no_mangle]
+pub extern "C" fn relay_session_get_id(session: *mut relay_session) -> u64 {
+    ffi_guard!("relay_session_get_id", u64::MAX, {
+        arg!("relay_session_get_id", session, Session, u64::MAX).id()
+    })
+}
+
+/// The name of `session` (valid while it is held), or NULL for NULL.
+#[no_mangle]
+pub extern "C" fn relay_session_get_name(session: *mut relay_session) -> *const c_char {
+    ffi_guard!("relay_session_get_name", ptr::null(), {
+        arg!("relay_session_get_name", session, Session, ptr::null())
+            .name
+            .as_ptr()
+    })
+}
+
+/// The hostname of `session` (valid while it is held), or NULL for NULL.
+#[no_mangle]
+pub extern "C" fn relay_session_get_hostname(session: *mut relay_session) -> *const c_char {
+    ffi_guard!("relay_session_get_hostname", ptr::null(), {
+        arg!("relay_session_get_hostname", session, Session, ptr::null())
+            .hostname
+            .as_ptr()
+    })
+}
+
+/// The live timer of `session` (0 for NULL).
+#[no_mangle]
+pub extern "C" fn relay_session_get_live_timer(session: *mut relay_session) -> u32 {
+    ffi_guard!("relay_session_get_live_timer", 0, {
+        arg!("relay_session_get_live_timer", session, Session, 0).live_timer
+    })
+}
+
+/// Whether `session` is a snapshot session (false for NULL).
+#[no_mangle]
+pub extern "C" fn relay_session_is_snapshot(session: *mut relay_session) -> bool {
+    ffi_guard!("relay_session_is_snapshot", false, {
+        arg!("relay_session_is_snapshot", session, Session, false).snapshot
+    })
+}
+
+/// The protocol major version of `session` (0 for NULL).
+#[no_mangle]
+pub extern "C" fn relay_session_get_major(session: *mut relay_session) -> u32 {
+    ffi_guard!("relay_session_get_major", 0, {
+        arg!("relay_session_get_major", session, Session, 0).major
+    })
+}
+
+/// The protocol minor version of `session` (0 for NULL).
+#[no_mangle]
+pub extern "C" fn relay_session_get_minor(session: *mut relay_session) -> u32 {
+    ffi_guard!("relay_session_get_minor", 0, {
+        arg!("relay_session_get_minor", session, Session, 0).minor
+    })
+}
+
+/// Whether `session` was closed (false for NULL).
+#[no_mangle]
+pub extern "C" fn relay_session_is_closed(session: *mut relay_session) -> bool {
+    ffi_guard!("relay_session_is_closed", false, {
+        arg!("relay_session_is_closed", session, Session, false).is_closed()
+    })
+}
+
+/// Whether `session` was aborted (false for NULL).
+#[no_mangle]
+pub extern "C" fn relay_session_is_aborted(session: *mut relay_session) -> bool {
+    ffi_guard!("relay_session_is_aborted", false, {
+        arg!("relay_session_is_aborted", session, Session, false).is_aborted()
+    })
+}
+
+/// The reference count of `session`, for tests and diagnostics; -1 for NULL.
+#[no_mangle]
+pub extern "C" fn relay_session_get_ref_count(session: *mut relay_session) -> c_long {
+    ffi_guard!("relay_session_get_ref_count", -1, {
+        count_of::<Session>("relay_session_get_ref_count", session.cast())
+    })
+}
+
+/// Take the lock of `session`: the outermost lock (session, then ctf-trace,
+/// then stream). Returns 0; 1 when taken out of order (reported: this thread
+/// holds an inner lock); -1, not taken, when NULL or already held by this
+/// thread. The caller must hold a reference.
+#[no_mangle]
+pub extern "C" fn relay_session_lock(session: *mut relay_session) -> c_int {
+    ffi_guard!("relay_session_lock", -1, {
+        const F: &str = "relay_session_lock";
+        let s = arg!(F, session, Session, -1);
+        lock_result(s.lock.lock(F, Level::Session, Kind::RelaySession, s.id()))
+    })
+}
+
+/// Release the lock of `session`. Returns 0, or -1 when NULL or not held by
+/// this thread (reported, nothing released).
+#[no_mangle]
+pub extern "C" fn relay_session_unlock(session: *mut relay_session) -> c_int {
+    ffi_guard!("relay_session_unlock", -1, {
+        const F: &str = "relay_session_unlock";
+        let s = arg!(F, session, Session, -1);
+        if s.lock.unlock(F, Kind::RelaySession, s.id()) {
+            0
+        } else {
+            -1
+        }
+    })
+}
+
+/// Call `visit` on every session of the session table whose get succeeds,
+/// with a reference valid during the call (put by the library afterwards).
+/// Stops when `visit` returns non-zero. Returns the number of sessions
+/// visited, or -1 when `visit` is NULL. No library lock is held during the
+/// calls, so `visit` may call any function of this library.
+#[no_mangle]
+pub extern "C" fn relay_sessions_for_each(
+    visit: relay_session_visit_func,
+    data: *mut c_void,
+) -> c_int {
+    ffi_guard!("relay_sessions_for_each", -1, {
+        const F: &str = "relay_sessions_for_each";
+        let Some(visit) = visit else {
+            misuse!(F, "visit is NULL");
+            return -1;
+        };
+        let mut all: Vec<Ptr<Session>> = Vec::new();
+        {
+            let guard = crossbeam_epoch::pin();
+            model::SESSIONS.for_each(&guard, |s| {
+                if object::get(F, s) {
+                    all.push(Ptr::of(s));
+                }
+            });
+        }
+        visit_all(F, all, |p| {
+            // SAFETY: the visitor is a C function given by the caller.
+            unsafe { visit(p.0 as *mut relay_session, data) }
+        })
+    })
+}
+
+/// Call `visit` on every stream of `session` (published or not, not closed)
+/// whose get succeeds, with a reference valid during the call. Stops when
+/// `visit` returns non-zero. Returns the number visited, or -1 when an
+/// argument is NULL. The caller must hold a reference on `session`; no
+/// library lock is held during the calls.
+#[no_mangle]
+pub extern "C" fn relay_session_for_each_stream(
+    session: *mut relay_session,
+    visit: relay_stream_visit_func,
+    data: *mut c_void,
+) -> c_int {
+    ffi_guard!("relay_session_for_each_stream", -1, {
+        const F: &str = "relay_session_for_each_stream";
+        let s = arg!(F, session, Session, -1);
+        let Some(visit) = visit else {
+            misuse!(F, "visit is NULL");
+            return -1;
+        };
+        visit_all(F, s.streams_snapshot(F), |p| {
+            // SAFETY: the visitor is a C function given by the caller.
+            unsafe { visit(p.0 as *mut relay_stream, data) }
+        })
+    })
+}
+
+/// Visit each referenced object, putting every reference, and count visits.
+fn visit_all<T: RelayObject>(
+    func: &str,
+    all: Vec<Ptr<T>>,
+    mut visit: impl FnMut(Ptr<T>) -> c_int,
+) -> c_int {
+    let mut n = 0;
+    let mut stop = false;
+    for p in all {
+        if !stop {
+            n += 1;
+            stop = visit(p) != 0;
+        }
+        // SAFETY: each entry carries a reference taken by the snapshot.
+        unsafe { object::put(func, p.get()) };
+    }
+    n
+}
+
+// ---------------------------------------------------------------------------
+// Ctf-traces.
+
+/// The trace of `session` at `path`, created if there is none (it then takes
+/// a reference on the session). Returns a new reference the caller puts; two
+/// racing callers get the same trace. NULL for NULL arguments or a closed
+/// session. The caller must hold a reference on `session`.
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_get_by_path_or_create(
+    session: *mut relay_session,
+    path: *const c_char,
+) -> *mut ctf_trace {
+    ffi_guard!("relay_ctf_trace_get_by_path_or_create", ptr::null_mut(), {
+        const F: &str = "relay_ctf_trace_get_by_path_or_create";
+        let s = arg!(F, session, Session, ptr::null_mut());
+        let p = cstr_arg!(F, path, ptr::null_mut());
+        match CtfTrace::get_by_path_or_create(F, s, p) {
+            Ok(t) => t.cast(),
+            Err(TraceError::SessionClosed) => {
+                misuse!(F, "session {} is closed: no new trace", s.id());
+                ptr::null_mut()
+            }
+            Err(TraceError::SessionGone) => {
+                misuse!(F, "session {} has a count of zero", s.id());
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// Take a reference on `trace` unless its count is 0; true when taken.
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_get(trace: *mut ctf_trace) -> bool {
+    ffi_guard!("relay_ctf_trace_get", false, {
+        get_of::<CtfTrace>("relay_ctf_trace_get", trace.cast())
+    })
+}
+
+/// Drop a reference on `trace`; at 0 it leaves its session and puts its
+/// session reference. NULL does nothing.
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_put(trace: *mut ctf_trace) {
+    ffi_guard!("relay_ctf_trace_put", (), {
+        put_of::<CtfTrace>("relay_ctf_trace_put", trace.cast())
+    })
+}
+
+/// The reference count of `trace`; -1 for NULL.
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_get_ref_count(trace: *mut ctf_trace) -> c_long {
+    ffi_guard!("relay_ctf_trace_get_ref_count", -1, {
+        count_of::<CtfTrace>("relay_ctf_trace_get_ref_count", trace.cast())
+    })
+}
+
+/// The path of `trace` (valid while it is held), or NULL for NULL.
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_get_path(trace: *mut ctf_trace) -> *const c_char {
+    ffi_guard!("relay_ctf_trace_get_path", ptr::null(), {
+        arg!("relay_ctf_trace_get_path", trace, CtfTrace, ptr::null())
+            .path
+            .as_ptr()
+    })
+}
+
+/// The session of `trace`, WITHOUT a new reference: valid while `trace` is
+/// held (the trace holds its session). NULL for NULL.
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_get_session(trace: *mut ctf_trace) -> *mut relay_session {
+    ffi_guard!("relay_ctf_trace_get_session", ptr::null_mut(), {
+        arg!(
+            "relay_ctf_trace_get_session",
+            trace,
+            CtfTrace,
+            ptr::null_mut()
+        )
+        .session
+        .0 as *mut _
+    })
+}
+
+/// A new reference on the metadata viewer stream of `trace`, or NULL when
+/// there is none (the trace points at it without holding a reference).
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_get_viewer_metadata_stream(
+    trace: *mut ctf_trace,
+) -> *mut relay_viewer_stream {
+    ffi_guard!(
+        "relay_ctf_trace_get_viewer_metadata_stream",
+        ptr::null_mut(),
+        {
+            const F: &str = "relay_ctf_trace_get_viewer_metadata_stream";
+            arg!(F, trace, CtfTrace, ptr::null_mut())
+                .viewer_metadata_stream(F)
+                .cast()
+        }
+    )
+}
+
+/// Take the lock of `trace` (nests inside its session's lock). Returns 0; 1
+/// when taken out of order (reported); -1, not taken, for NULL or when this
+/// thread already holds it.
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_lock(trace: *mut ctf_trace) -> c_int {
+    ffi_guard!("relay_ctf_trace_lock", -1, {
+        const F: &str = "relay_ctf_trace_lock";
+        let t = arg!(F, trace, CtfTrace, -1);
+        lock_result(t.lock.lock(F, Level::Trace, Kind::RelayCtfTrace, t.id()))
+    })
+}
+
+/// Release the lock of `trace`. Returns 0, or -1 when NULL or not held by
+/// this thread.
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_unlock(trace: *mut ctf_trace) -> c_int {
+    ffi_guard!("relay_ctf_trace_unlock", -1, {
+        const F: &str = "relay_ctf_trace_unlock";
+        let t = arg!(F, trace, CtfTrace, -1);
+        if t.lock.unlock(F, Kind::RelayCtfTrace, t.id()) {
+            0
+        } else {
+            -1
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Streams.
+
+/// Create a stream of `trace` with a unique `handle`: count 1, the owner's
+/// reference, dropped by relay_stream_close() or relay_stream_try_close().
+/// It takes a reference on the trace, joins its session's streams (not yet
+/// published) and the stream table. A channel named "metadata" makes a
+/// metadata stream. NULL for NULL arguments, a handle already in the stream
+/// table, or a closed session. The caller must hold a reference on `trace`.
+#[no_mangle]
+pub extern "C" fn relay_stream_create(
+    trace: *mut ctf_trace,
+    handle: u64,
+    path_name: *const c_char,
+    channel_name: *const c_char,
+    tracefile_size: u64,
+    tracefile_count: u64,
+) -> *mut relay_stream {
+    ffi_guard!("relay_stream_create", ptr::null_mut(), {
+        const F: &str = "relay_stream_create";
+        let t = arg!(F, trace, CtfTrace, ptr::null_mut());
+        let p = cstr_arg!(F, path_name, ptr::null_mut());
+        let c = cstr_arg!(F, channel_name, ptr::null_mut());
+        match Stream::create(F, t, handle, p, c, tracefile_size, tracefile_count) {
+            Ok(s) => s.cast(),
+            Err(e) => {
+                misuse!(F, "stream {} not created: {:?}", handle, e);
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// Look a stream up by handle and take a reference (put it when done). NULL
+/// when absent (never created, or closed) or when its count reached 0.
+#[no_mangle]
+pub extern "C" fn relay_stream_get_by_id(handle: u64) -> *mut relay_stream {
+    ffi_guard!("relay_stream_get_by_id", ptr::null_mut(), {
+        model::get_by_id("relay_stream_get_by_id", &model::STREAMS, handle).cast()
+    })
+}
+
+/// Take a reference on `stream` unless its count is 0; true when taken.
+#[no_mangle]
+pub extern "C" fn relay_stream_get(stream: *mut relay_stream) -> bool {
+    ffi_guard!("relay_stream_get", false, {
+        get_of::<Stream>("relay_stream_get", stream.cast())
+    })
+}
+
+/// Drop a reference on `stream`; at 0 it leaves every table and list and
+/// puts its trace reference. NULL does nothing.
+#[no_mangle]
+pub extern "C" fn relay_stream_put(stream: *mut relay_stream) {
+    ffi_guard!("relay_stream_put", (), {
+        put_of::<Stream>("relay_stream_put", stream.cast())
+    })
+}
+
+/// Publish `stream`: it moves to its trace's published streams, visible to
+/// viewers. Returns 0, or -1 for NULL, a closed or an already published
+/// stream. The caller must hold a reference.
+#[no_mangle]
+pub extern "C" fn relay_stream_publish(stream: *mut relay_stream) -> c_int {
+    ffi_guard!("relay_stream_publish", -1, {
+        const F: &str = "relay_stream_publish";
+        let s = arg!(F, stream, Stream, -1);
+        if s.publish() {
+            0
+        } else {
+            misuse!(F, "stream {} is closed or already published", s.id());
+            -1
+        }
+    })
+}
+
+fn close_result(func: &str, s: &Stream, r: Close) -> c_int {
+    match r {
+        Close::Closed => 0,
+        Close::Pending => 1,
+        Close::AlreadyClosed => {
+            misuse!(func, "stream {} is already closed", s.id());
+            -1
+        }
+    }
+}
+
+/// Close `stream` now: it leaves the stream table and its lists, every index
+/// drops its self reference, and the owner's reference is put. Returns 0, or
+/// -1 when NULL or already closed (nothing changes). The caller gives up the
+/// owner's reference.
+#[no_mangle]
+pub extern "C" fn relay_stream_close(stream: *mut relay_stream) -> c_int {
+    ffi_guard!("relay_stream_close", -1, {
+        const F: &str = "relay_stream_close";
+        let s = arg!(F, stream, Stream, -1);
+        close_result(F, s, s.close(F))
+    })
+}
+
+/// Close `stream` once the data up to its `last_net_seq_num` has arrived
+/// (see relay_stream_set_received_seq_num()), or at once when no
+/// `last_net_seq_num` was announced or the session was aborted. Returns 0
+/// when closed now (the owner's reference is put), 1 when the close is
+/// pending (it completes, putting the owner's reference, when the data
+/// arrives), -1 for NULL or an already closed stream.
+#[no_mangle]
+pub extern "C" fn relay_stream_try_close(stream: *mut relay_stream) -> c_int {
+    ffi_guard!("relay_stream_try_close", -1, {
+        const F: &str = "relay_stream_try_close";
+        let s = arg!(F, stream, Stream, -1);
+        close_result(F, s, s.try_close(F))
+    })
+}
+
+/// The handle of `stream`, or `UINT64_MAX` for NULL.
+#[no_mangle]
+pub extern "C" fn relay_stream_get_handle(stream: *mut relay_stream) -> u64 {
+    ffi_guard!("relay_stream_get_handle", u64::MAX, {
+        arg!("relay_stream_get_handle", stream, Stream, u64::MAX).id()
+    })
+}
+
+/// The path name of `stream` (valid while it is held), or NULL for NULL.
+#[no_mangle]
+pub extern "C" fn relay_stream_get_path_name(stream: *mut relay_stream) -> *const c_char {
+    ffi_guard!("relay_stream_get_path_name", ptr::null(), {
+        arg!("relay_stream_get_path_name", stream, Stream, ptr::null())
+            .path_name
+            .as_ptr()
+    })
+}
+
+/// The channel name of `stream` (valid while it is held), or NULL for NULL.
+#[no_mangle]
+pub extern "C" fn relay_stream_get_channel_name(stream: *mut relay_stream) -> *const c_char {
+    ffi_guard!("relay_stream_get_channel_name", ptr::null(), {
+        arg!("relay_stream_get_channel_name", stream, Stream, ptr::null())
+            .channel_name
+            .as_ptr()
+    })
+}
+
+/// The trace file size of `stream` (0 for NULL).
+#[no_mangle]
+pub extern "C" fn relay_stream_get_tracefile_size(stream: *mut relay_stream) -> u64 {
+    ffi_guard!("relay_stream_get_tracefile_size", 0, {
+        arg!("relay_stream_get_tracefile_size", stream, Stream, 0).tracefile_size
+    })
+}
+
+/// The trace file count of `stream` (0 for NULL).
+#[no_mangle]
+pub extern "C" fn relay_stream_get_tracefile_count(stream: *mut relay_stream) -> u64 {
+    ffi_guard!("relay_stream_get_tracefile_count", 0, {
+        arg!("relay_stream_get_tracefile_count", stream, Stream, 0).tracefile_count
+    })
+}
+
+/// Whether `stream` was published (false for NULL).
+#[no_mangle]
+pub extern "C" fn relay_stream_is_published(stream: *mut relay_stream) -> bool {
+    ffi_guard!("relay_stream_is_published", false, {
+        arg!("relay_stream_is_published", stream, Stream, false).is_published()
+    })
+}
+
+/// Whether `stream` was closed (false for NULL).
+#[no_mangle]
+pub extern "C" fn relay_stream_is_closed(stream: *mut relay_stream) -> bool {
+    ffi_guard!("relay_stream_is_closed", false, {
+        arg!("relay_stream_is_closed", stream, Stream, false).is_closed()
+    })
+}
+
+/// Whether `stream` is a metadata stream (false for NULL).
+#[no_mangle]
+pub extern "C" fn relay_stream_is_metadata(stream: *mut relay_stream) -> bool {
+    ffi_guard!("relay_stream_is_metadata", false, {
+        arg!("relay_stream_is_metadata", stream, Stream, false).is_metadata
+    })
+}
+
+/// The announced last sequence number of `stream`, `RELAY_SEQ_UNSET` when
+/// none was announced or for NULL.
+#[no_mangle]
+pub extern "C" fn relay_stream_get_last_net_seq_num(stream: *mut relay_stream) -> u64 {
+    ffi_guard!("relay_stream_get_last_net_seq_num", RELAY_SEQ_UNSET, {
+        arg!(
+            "relay_stream_get_last_net_seq_num",
+            stream,
+            Stream,
+            RELAY_SEQ_UNSET
+        )
+        .last_net_seq_num()
+    })
+}
+
+/// Announce the last sequence number of `stream` (the close command's). A
+/// pending close completes if the data already arrived. Returns 0, or -1
+/// for NULL. The caller must hold a reference.
+#[no_mangle]
+pub extern "C" fn relay_stream_set_last_net_seq_num(stream: *mut relay_stream, seq: u64) -> c_int {
+    ffi_guard!("relay_stream_set_last_net_seq_num", -1, {
+        const F: &str = "relay_stream_set_last_net_seq_num";
+        arg!(F, stream, Stream, -1).set_last_net_seq_num(F, seq);
+        0
+    })
+}
+
+/// The highest sequence number whose data arrived, `RELAY_SEQ_UNSET` when
+/// none or for NULL.
+#[no_mangle]
+pub extern "C" fn relay_stream_get_received_seq_num(stream: *mut relay_stream) -> u64 {
+    ffi_guard!("relay_stream_get_received_seq_num", RELAY_SEQ_UNSET, {
+        arg!(
+            "relay_stream_get_received_seq_num",
+            stream,
+            Stream,
+            RELAY_SEQ_UNSET
+        )
+        .received_seq_num()
+    })
+}
+
+/// Record that the data of `stream` up to `seq` arrived (the highest value
+/// is kept). A pending close completes once `last_net_seq_num` is reached,
+/// putting the owner's reference. Returns 0, or -1 for NULL. The caller
+/// must hold a reference.
+#[no_mangle]
+pub extern "C" fn relay_stream_set_received_seq_num(stream: *mut relay_stream, seq: u64) -> c_int {
+    ffi_guard!("relay_stream_set_received_seq_num", -1, {
+        const F: &str = "relay_stream_set_received_seq_num";
+        arg!(F, stream, Stream, -1).set_received_seq_num(F, seq);
+        0
+    })
+}
+
+/// The trace of `stream`, WITHOUT a new reference: valid while `stream` is
+/// held. NULL for NULL.
+#[no_mangle]
+pub extern "C" fn relay_stream_get_trace(stream: *mut relay_stream) -> *mut ctf_trace {
+    ffi_guard!("relay_stream_get_trace", ptr::null_mut(), {
+        arg!("relay_stream_get_trace", stream, Stream, ptr::null_mut())
+            .trace
+            .0 as *mut _
+    })
+}
+
+/// The reference count of `stream`; -1 for NULL.
+#[no_mangle]
+pub extern "C" fn relay_stream_get_ref_count(stream: *mut relay_stream) -> c_long {
+    ffi_guard!("relay_stream_get_ref_count", -1, {
+        count_of::<Stream>("relay_stream_get_ref_count", stream.cast())
+    })
+}
+
+/// Take the lock of `stream` (innermost: nests inside its trace's and its
+/// session's locks; also guards its indexes and viewer streams). Returns 0;
+/// 1 when taken out of order (reported); -1, not taken, for NULL or when
+/// this thread already holds it.
+#[no_mangle]
+pub extern "C" fn relay_stream_lock(stream: *mut relay_stream) -> c_int {
+    ffi_guard!("relay_stream_lock", -1, {
+        const F: &str = "relay_stream_lock";
+        let s = arg!(F, stream, Stream, -1);
+        lock_result(s.lock.lock(F, Level::Stream, Kind::RelayStream, s.id()))
+    })
+}
+
+/// Release the lock of `stream`. Returns 0, or -1 when NULL or not held by
+/// this thread.
+#[no_mangle]
+pub extern "C" fn relay_stream_unlock(stream: *mut relay_stream) -> c_int {
+    ffi_guard!("relay_stream_unlock", -1, {
+        const F: &str = "relay_stream_unlock";
+        let s = arg!(F, stream, Stream, -1);
+        if s.lock.unlock(F, Kind::RelayStream, s.id()) {
+            0
+        } else {
+            -1
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Indexes.
+
+/// The index of `stream` for `net_seq_num`, with a new reference the caller
+/// puts. Created if absent, with a reference on the stream and a self
+/// reference (dropped by relay_index_try_flush() or relay_index_close_all());
+/// if another thread created it first, that one is returned. NULL for NULL
+/// or a closed stream. The caller must hold the stream's lock (reported if
+/// not) and a reference on it.
+#[no_mangle]
+pub extern "C" fn relay_index_get_by_id_or_create(
+    stream: *mut relay_stream,
+    net_seq_num: u64,
+) -> *mut relay_index {
+    ffi_guard!("relay_index_get_by_id_or_create", ptr::null_mut(), {
+        const F: &str = "relay_index_get_by_id_or_create";
+        let s = arg!(F, stream, Stream, ptr::null_mut());
+        if !s.lock.held_by_me() {
+            misuse!(F, "called without the lock of stream {}", s.id());
+        }
+        let i = Index::get_by_id_or_create(F, s, net_seq_num);
+        if i.is_null() {
+            misuse!(F, "stream {} is closed: no new index", s.id());
+        }
+        i.cast()
+    })
+}
+
+/// Take a reference on `index` unless its count is 0; true when taken.
+#[no_mangle]
+pub extern "C" fn relay_index_get(index: *mut relay_index) -> bool {
+    ffi_guard!("relay_index_get", false, {
+        get_of::<Index>("relay_index_get", index.cast())
+    })
+}
+
+/// Drop a reference on `index`; at 0 it leaves its stream and puts its
+/// stream reference. NULL does nothing.
+#[no_mangle]
+pub extern "C" fn relay_index_put(index: *mut relay_index) {
+    ffi_guard!("relay_index_put", (), {
+        put_of::<Index>("relay_index_put", index.cast())
+    })
+}
+
+/// Flush `index` if its stream's data up to its `net_seq_num` arrived: the
+/// index leaves its stream and its self reference is put. Returns 1 when
+/// flushed now, 0 when not ready, -1 for NULL or an index already flushed
+/// (or closed). The caller must hold a reference on `index`.
+#[no_mangle]
+pub extern "C" fn relay_index_try_flush(index: *mut relay_index) -> c_int {
+    ffi_guard!("relay_index_try_flush", -1, {
+        const F: &str = "relay_index_try_flush";
+        let i = arg!(F, index, Index, -1);
+        match i.try_flush(F) {
+            Flush::Flushed => 1,
+            Flush::NotReady => 0,
+            Flush::AlreadyFlushed => -1,
+        }
+    })
+}
+
+/// Put the self reference of every index of `stream` that still holds one.
+/// Returns 0, or -1 for NULL. The caller must hold a reference on `stream`.
+#[no_mangle]
+pub extern "C" fn relay_index_close_all(stream: *mut relay_stream) -> c_int {
+    ffi_guard!("relay_index_close_all", -1, {
+        const F: &str = "relay_index_close_all";
+        Index::close_all(F, arg!(F, stream, Stream, -1));
+        0
+    })
+}
+
+/// The sequence number of `index`, or `RELAY_SEQ_UNSET` for NULL.
+#[no_mangle]
+pub extern "C" fn relay_index_get_net_seq_num(index: *mut relay_index) -> u64 {
+    ffi_guard!("relay_index_get_net_seq_num", RELAY_SEQ_UNSET, {
+        arg!("relay_index_get_net_seq_num", index, Index, RELAY_SEQ_UNSET).net_seq_num
+    })
+}
+
+/// The reference count of `index`; -1 for NULL.
+#[no_mangle]
+pub extern "C" fn relay_index_get_ref_count(index: *mut relay_index) -> c_long {
+    ffi_guard!("relay_index_get_ref_count", -1, {
+        count_of::<Index>("relay_index_get_ref_count", index.cast())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Viewer streams.
+
+/// Create the viewer stream of `stream` (same handle), count 1: the
+/// ownership reference of the live connection, dropped by
+/// relay_viewer_stream_close() or by relay_viewer_session_close() of a
+/// viewer session attached to the stream's session. It takes a reference on
+/// the stream and joins the viewer stream table; for a metadata stream, the
+/// trace points at it without a reference. `seek` is stored as given. NULL
+/// for NULL, a stream whose count is 0, or a handle that already has one.
+/// The caller must hold a reference on `stream`.
+#[no_mangle]
+pub extern "C" fn relay_viewer_stream_create(
+    stream: *mut relay_stream,
+    seek: u32,
+) -> *mut relay_viewer_stream {
+    ffi_guard!("relay_viewer_stream_create", ptr::null_mut(), {
+        const F: &str = "relay_viewer_stream_create";
+        let s = arg!(F, stream, Stream, ptr::null_mut());
+        match ViewerStream::create(F, s, seek) {
+            Ok(v) => v.cast(),
+            Err(e) => {
+                misuse!(F, "viewer stream {} not created: {:?}", s.id(), e);
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// Look a viewer stream up by handle and take a reference (put it when
+/// done). NULL when absent or when its count reached 0.
+#[no_mangle]
+pub extern "C" fn relay_viewer_stream_get_by_id(handle: u64) -> *mut relay_viewer_stream {
+    ffi_guard!("relay_viewer_stream_get_by_id", ptr::null_mut(), {
+        model::get_by_id(
+            "relay_viewer_stream_get_by_id",
+            &model::VIEWER_STREAMS,
+            handle,
+        )
+        .cast()
+    })
+}
+
+/// Take a reference on `vstream` unless its count is 0; true when taken.
+#[no_mangle]
+pub extern "C" fn relay_viewer_stream_get(vstream: *mut relay_viewer_stream) -> bool {
+    ffi_guard!("relay_viewer_stream_get", false, {
+        get_of::<ViewerStream>("relay_viewer_stream_get", vstream.cast())
+    })
+}
+
+/// Drop a reference on `vstream`; at 0 it leaves the viewer stream table and
+/// puts its stream reference. NULL does nothing.
+#[no_mangle]
+pub extern "C" fn relay_viewer_stream_put(vstream: *mut relay_viewer_stream) {
+    ffi_guard!("relay_viewer_stream_put", (), {
+        put_of::<ViewerStream>("relay_viewer_stream_put", vstream.cast())
+    })
+}
+
+/// Close `vstream`: it leaves the viewer stream table and its ownership
+/// reference is put. Returns 0, or -1 for NULL or when already closed.
+#[no_mangle]
+pub extern "C" fn relay_viewer_stream_close(vstream: *mut relay_viewer_stream) -> c_int {
+    ffi_guard!("relay_viewer_stream_close", -1, {
+        const F: &str = "relay_viewer_stream_close";
+        let v = arg!(F, vstream, ViewerStream, -1);
+        if v.close(F) {
+            0
+        } else {
+            misuse!(F, "viewer stream {} is already closed", v.id());
+            -1
+        }
+    })
+}
+
+/// The stream of `vstream`, WITHOUT a new reference: valid while `vstream`
+/// is held. NULL for NULL.
+#[no_mangle]
+pub extern "C" fn relay_viewer_stream_get_stream(
+    vstream: *mut relay_viewer_stream,
+) -> *mut relay_stream {
+    ffi_guard!("relay_viewer_stream_get_stream", ptr::null_mut(), {
+        arg!(
+            "relay_viewer_stream_get_stream",
+            vstream,
+            ViewerStream,
+            ptr::null_mut()
+        )
+        .stream
+        .0 as *mut _
+    })
+}
+
+/// The seek position `vstream` was created with (0 for NULL).
+#[no_mangle]
+pub extern "C" fn relay_viewer_stream_get_seek(vstream: *mut relay_viewer_stream) -> u32 {
+    ffi_guard!("relay_viewer_stream_get_seek", 0, {
+        arg!("relay_viewer_stream_get_seek", vstream, ViewerStream, 0).seek
+    })
+}
+
+/// The reference count of `vstream`; -1 for NULL.
+#[no_mangle]
+pub extern "C" fn relay_viewer_stream_get_ref_count(vstream: *mut relay_viewer_stream) -> c_long {
+    ffi_guard!("relay_viewer_stream_get_ref_count", -1, {
+        count_of::<ViewerStream>("relay_viewer_stream_get_ref_count", vstream.cast())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Viewer sessions.
+
+/// Create a viewer session (not refcounted) with no session attached.
+/// Destroy it with relay_viewer_session_destroy(), or hand it to a live
+/// connection with relay_connection_set_viewer_session().
+#[no_mangle]
+pub extern "C" fn relay_viewer_session_create() -> *mut relay_viewer_session {
+    ffi_guard!("relay_viewer_session_create", ptr::null_mut(), {
+        ViewerSession::create().cast()
+    })
+}
+
+/// Attach `session` to `vs`, taking a reference on the session. A session is
+/// attached to one viewer session at a time. Returns 0, or -1 (nothing
+/// changes) for NULL, a closed `vs`, a session already attached, or a
+/// session whose count is 0. The caller must hold a reference on `session`.
+#[no_mangle]
+pub extern "C" fn relay_viewer_session_attach(
+    vs: *mut relay_viewer_session,
+    session: *mut relay_session,
+) -> c_int {
+    ffi_guard!("relay_viewer_session_attach", -1, {
+        const F: &str = "relay_viewer_session_attach";
+        let v = vs_arg!(F, vs, -1);
+        let s = arg!(F, session, Session, -1);
+        match v.attach(F, s) {
+            Ok(()) => 0,
+            Err(e) => {
+                let why = match e {
+                    AttachError::Closed => "the viewer session is closed",
+                    AttachError::AlreadyAttached => "the session is already attached",
+                    AttachError::SessionGone => "the session has a count of zero",
+                };
+                misuse!(F, "session {} not attached: {}", s.id(), why);
+                -1
+            }
+        }
+    })
+}
+
+/// Detach `session` from `vs`, putting the reference taken by the attach.
+/// Returns 0, or -1 for NULL or a session not attached to `vs`.
+#[no_mangle]
+pub extern "C" fn relay_viewer_session_detach(
+    vs: *mut relay_viewer_session,
+    session: *mut relay_session,
+) -> c_int {
+    ffi_guard!("relay_viewer_session_detach", -1, {
+        const F: &str = "relay_viewer_session_detach";
+        let v = vs_arg!(F, vs, -1);
+        let s = arg!(F, session, Session, -1);
+        if v.detach(F, s) {
+            0
+        } else {
+            misuse!(
+                F,
+                "session {} is not attached to this viewer session",
+                s.id()
+            );
+            -1
+        }
+    })
+}
+
+/// Whether `session` is attached to `vs` (false for NULL).
+#[no_mangle]
+pub extern "C" fn relay_viewer_session_is_attached(
+    vs: *mut relay_viewer_session,
+    session: *mut relay_session,
+) -> bool {
+    ffi_guard!("relay_viewer_session_is_attached", false, {
+        const F: &str = "relay_viewer_session_is_attached";
+        let v = vs_arg!(F, vs, false);
+        let s = arg!(F, session, Session, false);
+        v.is_attached(s)
+    })
+}
+
+/// Close `vs`: close the viewer streams of every attached session (putting
+/// their ownership references), then detach every session. Returns 0, or -1
+/// for NULL or when already closed.
+#[no_mangle]
+pub extern "C" fn relay_viewer_session_close(vs: *mut relay_viewer_session) -> c_int {
+    ffi_guard!("relay_viewer_session_close", -1, {
+        const F: &str = "relay_viewer_session_close";
+        let v = vs_arg!(F, vs, -1);
+        if v.close(F) {
+            0
+        } else {
+            misuse!(F, "viewer session {} is already closed", v.id);
+            -1
+        }
+    })
+}
+
+/// Close `vs` if needed and free it after a grace period. Not for a viewer
+/// session owned by a connection (the connection destroys it). NULL does
+/// nothing. `vs` must not be used after this call.
+#[no_mangle]
+pub extern "C" fn relay_viewer_session_destroy(vs: *mut relay_viewer_session) {
+    ffi_guard!("relay_viewer_session_destroy", (), {
+        const F: &str = "relay_viewer_session_destroy";
+        if vs.is_null() {
+            return;
+        }
+        let v = vs_arg!(F, vs, ());
+        if v.owned.load(std::sync::atomic::Ordering::Acquire) {
+            misuse!(
+                F,
+                "viewer session {} is owned by a connection; not destroyed",
+                v.id
+            );
+            return;
+        }
+        // SAFETY: a live viewer session from `create`, not owned by a
+        // connection; the caller gives it up.
+        unsafe { ViewerSession::destroy(F, vs.cast()) };
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Connections.
+
+/// Create a connection table (one per worker thread). NULL only if memory
+/// runs out.
+#[no_mangle]
+pub extern "C" fn relay_connection_table_create() -> *mut relay_connection_table {
+    ffi_guard!("relay_connection_table_create", ptr::null_mut(), {
+        ConnectionTable::create().cast()
+    })
+}
+
+/// Destroy `table`: every connection still in it is closed (its owner's
+/// reference put), then the table is freed after a grace period. Returns 0,
+/// or -1 (nothing done) for NULL or when called inside a read-side section.
+/// `table` must not be used after this call.
+#[no_mangle]
+pub extern "C" fn relay_connection_table_destroy(table: *mut relay_connection_table) -> c_int {
+    ffi_guard!("relay_connection_table_destroy", -1, {
+        const F: &str = "relay_connection_table_destroy";
+        let _t = table_arg!(F, table, -1);
+        if reclaim::in_read_section() {
+            misuse!(F, "called inside a read-side section; table not destroyed");
+            return -1;
+        }
+        // SAFETY: a live table from `create`; the caller gives it up.
+        unsafe { ConnectionTable::destroy(F, table.cast()) };
+        0
+    })
+}
+
+/// Create a connection on socket `sock` of `type` (RELAY_DATA,
+/// RELAY_CONTROL, RELAY_VIEWER_COMMAND, ...): count 1, the owner's
+/// reference, dropped by relay_connection_close() (or by the table's
+/// destruction once added to one). NULL for a negative socket or an unknown
+/// type.
+#[no_mangle]
+pub extern "C" fn relay_connection_create(sock: c_int, r#type: c_int) -> *mut relay_connection {
+    ffi_guard!("relay_connection_create", ptr::null_mut(), {
+        const F: &str = "relay_connection_create";
+        if sock < 0 || !(RELAY_CONNECTION_UNKNOWN..=RELAY_VIEWER_NOTIFICATION).contains(&r#type) {
+            misuse!(F, "invalid socket {} or type {}", sock, r#type);
+            return ptr::null_mut();
+        }
+        Connection::create(sock, r#type).cast()
+    })
+}
+
+/// Add `conn` to `table`, where relay_connection_get_by_sock() finds it
+/// until it is closed or released. Returns 0, or -1 (nothing changes) for
+/// NULL, a connection already in a table or closed, or a socket already in
+/// `table`. The caller must hold a reference on `conn`.
+#[no_mangle]
+pub extern "C" fn relay_connection_table_add(
+    table: *mut relay_connection_table,
+    conn: *mut relay_connection,
+) -> c_int {
+    ffi_guard!("relay_connection_table_add", -1, {
+        const F: &str = "relay_connection_table_add";
+        let t = table_arg!(F, table, -1);
+        let c = arg!(F, conn, Connection, -1);
+        match t.add(c) {
+            Ok(()) => 0,
+            Err(e) => {
+                let why = match e {
+                    TableError::AlreadyInTable => "already in a table",
+                    TableError::DuplicateSock => "socket already in this table",
+                    TableError::Closed => "connection closed or table destroyed",
+                };
+                misuse!(F, "connection {} not added: {}", c.sock, why);
+                -1
+            }
+        }
+    })
+}
+
+/// Look a connection up by socket in `table` and take a reference (put it
+/// when done). NULL when absent, when its count reached 0, or for NULL.
+#[no_mangle]
+pub extern "C" fn relay_connection_get_by_sock(
+    table: *mut relay_connection_table,
+    sock: c_int,
+) -> *mut relay_connection {
+    ffi_guard!("relay_connection_get_by_sock", ptr::null_mut(), {
+        const F: &str = "relay_connection_get_by_sock";
+        let t = table_arg!(F, table, ptr::null_mut());
+        if sock < 0 {
+            return ptr::null_mut();
+        }
+        model::get_by_id(F, &t.table, sock as u32 as u64).cast()
+    })
+}
+
+/// Take a reference on `conn` unless its count is 0; true when taken.
+#[no_mangle]
+pub extern "C" fn relay_connection_get(conn: *mut relay_connection) -> bool {
+    ffi_guard!("relay_connection_get", false, {
+        get_of::<Connection>("relay_connection_get", conn.cast())
+    })
+}
+
+/// Drop a reference on `conn`. The final put removes it from its table,
+/// closes and destroys its viewer session (live connections), closes its
+/// session (putting the session's owner reference) and puts the connection's
+/// own session reference. NULL does nothing.
+#[no_mangle]
+pub extern "C" fn relay_connection_put(conn: *mut relay_connection) {
+    ffi_guard!("relay_connection_put", (), {
+        put_of::<Connection>("relay_connection_put", conn.cast())
+    })
+}
+
+/// Close `conn`: it leaves its table and its owner's reference is put.
+/// Returns 0, or -1 for NULL or when already closed.
+#[no_mangle]
+pub extern "C" fn relay_connection_close(conn: *mut relay_connection) -> c_int {
+    ffi_guard!("relay_connection_close", -1, {
+        const F: &str = "relay_connection_close";
+        let c = arg!(F, conn, Connection, -1);
+        if c.close(F) {
+            0
+        } else {
+            misuse!(F, "connection {} is already closed", c.sock);
+            -1
+        }
+    })
+}
+
+/// Make `session` the session of `conn`: the connection takes a reference
+/// on it, and its final put closes the session. Returns 0, or -1 (nothing
+/// changes) for NULL, a connection that already has a session, or a
+/// session whose count is 0. The caller must hold a reference on both.
+#[no_mangle]
+pub extern "C" fn relay_connection_set_session(
+    conn: *mut relay_connection,
+    session: *mut relay_session,
+) -> c_int {
+    ffi_guard!("relay_connection_set_session", -1, {
+        const F: &str = "relay_connection_set_session";
+        let c = arg!(F, conn, Connection, -1);
+        let s = arg!(F, session, Session, -1);
+        if c.set_session(F, s) {
+            0
+        } else {
+            misuse!(
+                F,
+                "connection {} already has a session (or session {} is gone)",
+                c.sock,
+                s.id()
+            );
+            -1
+        }
+    })
+}
+
+/// Give `vs` to `conn`: the connection owns it from now on, and its final
+/// put closes and destroys it. Returns 0, or -1 (nothing changes) for NULL,
+/// a connection that already has one, or a viewer session owned elsewhere.
+#[no_mangle]
+pub extern "C" fn relay_connection_set_viewer_session(
+    conn: *mut relay_connection,
+    vs: *mut relay_viewer_session,
+) -> c_int {
+    ffi_guard!("relay_connection_set_viewer_session", -1, {
+        const F: &str = "relay_connection_set_viewer_session";
+        let c = arg!(F, conn, Connection, -1);
+        let v = vs_arg!(F, vs, -1);
+        if c.set_viewer_session(v) {
+            0
+        } else {
+            misuse!(
+                F,
+                "connection {} already has a viewer session, or it is owned elsewhere",
+                c.sock
+            );
+            -1
+        }
+    })
+}
+
+/// The session of `conn`, WITHOUT a new reference (valid while `conn` is
+/// held), or NULL.
+#[no_mangle]
+pub extern "C" fn relay_connection_get_session(conn: *mut relay_connection) -> *mut relay_session {
+    ffi_guard!("relay_connection_get_session", ptr::null_mut(), {
+        arg!(
+            "relay_connection_get_session",
+            conn,
+            Connection,
+            ptr::null_mut()
+        )
+        .session_ptr()
+        .cast()
+    })
+}
+
+/// The viewer session of `conn` (owned by it; valid while `conn` is held),
+/// or NULL.
+#[no_mangle]
+pub extern "C" fn relay_connection_get_viewer_session(
+    conn: *mut relay_connection,
+) -> *mut relay_viewer_session {
+    ffi_guard!("relay_connection_get_viewer_session", ptr::null_mut(), {
+        arg!(
+            "relay_connection_get_viewer_session",
+            conn,
+            Connection,
+            ptr::null_mut()
+        )
+        .viewer_session_ptr()
+        .cast()
+    })
+}
+
+/// The socket of `conn`, or -1 for NULL.
+#[no_mangle]
+pub extern "C" fn relay_connection_get_sock(conn: *mut relay_connection) -> c_int {
+    ffi_guard!("relay_connection_get_sock", -1, {
+        arg!("relay_connection_get_sock", conn, Connection, -1).sock
+    })
+}
+
+/// The type of `conn`, or -1 for NULL.
+#[no_mangle]
+pub extern "C" fn relay_connection_get_type(conn: *mut relay_connection) -> c_int {
+    ffi_guard!("relay_connection_get_type", -1, {
+        arg!("relay_connection_get_type", conn, Connection, -1).ctype
+    })
+}
+
+/// The reference count of `conn`; -1 for NULL.
+#[no_mangle]
+pub extern "C" fn relay_connection_get_ref_count(conn: *mut relay_connection) -> c_long {
+    ffi_guard!("relay_connection_get_ref_count", -1, {
+        count_of::<Connection>("relay_connection_get_ref_count", conn.cast())
+    })
+}

@@ -1,0 +1,128 @@
+//! Indexes: one per `net_seq_num` of a stream, holding a stream reference
+//! and, until flushed or closed, a self reference.
+
+use super::object::{self, Head, RelayObject};
+use super::stream::{Stream, SEQ_UNSET};
+use super::Ptr;
+use crate::core::kind::Kind;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[repr(C)]
+pub struct Index {
+    head: Head,
+    pub net_seq_num: u64,
+    /// Counted reference on the container.
+    pub stream: Ptr<Stream>,
+    /// Whether the self reference is still held. Cleared exactly once, by a
+    /// flush or by `close_all`, which then put that reference.
+    self_ref: AtomicBool,
+}
+
+impl RelayObject for Index {
+    const KIND: Kind = Kind::RelayIndex;
+    fn head(&self) -> &Head {
+        &self.head
+    }
+    fn id(&self) -> u64 {
+        self.net_seq_num
+    }
+    fn release(&self) {
+        // SAFETY: the index holds a reference on its stream until the put.
+        let stream = unsafe { self.stream.get() };
+        {
+            let mut map = stream.indexes.lock();
+            if map.get(&self.net_seq_num) == Some(&Ptr::of(self)) {
+                map.remove(&self.net_seq_num);
+            }
+        }
+        // SAFETY: the reference taken at creation, dropped once.
+        unsafe { object::put("relay_index_put", stream) };
+    }
+}
+
+/// What a flush attempt did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flush {
+    Flushed,
+    NotReady,
+    AlreadyFlushed,
+}
+
+impl Index {
+    /// The index of `stream` for `net_seq_num`, with a new reference for the
+    /// caller; created (with a stream reference and a self reference) if
+    /// absent. If another thread created it first, that one is returned.
+    /// NULL when the stream is closed.
+    pub fn get_by_id_or_create(func: &str, stream: &Stream, net_seq_num: u64) -> *mut Index {
+        let mut map = stream.indexes.lock();
+        if let Some(p) = map.get(&net_seq_num) {
+            // SAFETY: entries are removed under this lock by the index's
+            // release, before it is retired.
+            if object::get(func, unsafe { p.get() }) {
+                return p.0 as *mut Index;
+            }
+        }
+        if stream.is_closed() || !object::get(func, stream) {
+            return std::ptr::null_mut();
+        }
+        let idx = object::create(Index {
+            head: Head::new(Kind::RelayIndex),
+            net_seq_num,
+            stream: Ptr::of(stream),
+            self_ref: AtomicBool::new(true),
+        });
+        // The caller's reference, on top of the self reference.
+        // SAFETY: just created, count 1.
+        object::get(func, unsafe { &*idx });
+        map.insert(net_seq_num, Ptr(idx));
+        idx
+    }
+
+    /// Drop the self reference once the stream's data up to this index has
+    /// arrived.
+    pub fn try_flush(&self, func: &str) -> Flush {
+        // SAFETY: the stream reference is held.
+        let got = unsafe { self.stream.get() }.received_seq_num();
+        if got == SEQ_UNSET || got < self.net_seq_num {
+            return if self.self_ref.load(Ordering::Acquire) {
+                Flush::NotReady
+            } else {
+                Flush::AlreadyFlushed
+            };
+        }
+        if self.drop_self_ref(func) {
+            Flush::Flushed
+        } else {
+            Flush::AlreadyFlushed
+        }
+    }
+
+    fn drop_self_ref(&self, func: &str) -> bool {
+        if !self.self_ref.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        // Leave the stream's map now: a flushed index is not found again.
+        {
+            // SAFETY: the stream reference is held.
+            let mut map = unsafe { self.stream.get() }.indexes.lock();
+            if map.get(&self.net_seq_num) == Some(&Ptr::of(self)) {
+                map.remove(&self.net_seq_num);
+            }
+        }
+        // SAFETY: the self reference, dropped once (guarded by `self_ref`).
+        unsafe { object::put(func, self) };
+        true
+    }
+
+    /// Put the self reference of every index of `stream` still holding one.
+    pub fn close_all(func: &str, stream: &Stream) {
+        let live = super::snapshot(func, stream.indexes.lock().values());
+        for p in live {
+            // SAFETY: `snapshot` took a reference on each.
+            let idx = unsafe { p.get() };
+            idx.drop_self_ref(func);
+            // SAFETY: the reference taken by `snapshot`.
+            unsafe { object::put(func, idx) };
+        }
+    }
+}

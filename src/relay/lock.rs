@@ -1,0 +1,139 @@
+//! Per-object `lock`s, with their nesting order checked.
+//!
+//! Locks nest from the outermost object to the innermost: session, then
+//! ctf-trace, then stream (viewer streams and indexes use their stream's).
+//! Each thread remembers the locks it holds; taking a lock of a level at or
+//! above one already held is reported with both locks named (it is still
+//! taken, as a C caller expects, and may deadlock). Taking a lock the thread
+//! already holds would deadlock for certain: it is refused.
+
+use crate::core::diag::misuse;
+use crate::core::kind::Kind;
+use parking_lot::lock_api::RawMutex as _;
+use parking_lot::RawMutex;
+use std::cell::RefCell;
+
+/// Nesting level of a lock: lower is outer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Session = 0,
+    Trace = 1,
+    Stream = 2,
+}
+
+/// A lock the C caller takes and releases explicitly.
+pub struct ObjLock(RawMutex);
+
+struct Held {
+    lock: *const ObjLock,
+    level: Level,
+    kind: Kind,
+    id: u64,
+}
+
+thread_local! {
+    static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What a lock call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locked {
+    Ok,
+    /// Taken, but out of order (reported).
+    OutOfOrder,
+    /// Refused: this thread already holds it.
+    Recursive,
+}
+
+impl ObjLock {
+    pub const fn new() -> Self {
+        ObjLock(RawMutex::INIT)
+    }
+
+    /// Take the lock of object `kind` `id` at `level`.
+    pub fn lock(&self, func: &str, level: Level, kind: Kind, id: u64) -> Locked {
+        let me = self as *const ObjLock;
+        let verdict = HELD
+            .try_with(|h| {
+                let h = h.borrow();
+                if h.iter().any(|e| e.lock == me) {
+                    misuse!(
+                        func,
+                        "this thread already holds the lock of {} {}; not taken again",
+                        kind.name(),
+                        id
+                    );
+                    return Locked::Recursive;
+                }
+                if let Some(inner) = h.iter().rev().find(|e| e.level >= level) {
+                    misuse!(
+                        func,
+                        "lock order violation: taking the lock of {} {} while holding the lock \
+                         of {} {} (locks nest session, then ctf-trace, then stream)",
+                        kind.name(),
+                        id,
+                        inner.kind.name(),
+                        inner.id
+                    );
+                    return Locked::OutOfOrder;
+                }
+                Locked::Ok
+            })
+            .unwrap_or(Locked::Ok);
+        if verdict == Locked::Recursive {
+            return verdict;
+        }
+        self.0.lock();
+        let _ = HELD.try_with(|h| {
+            h.borrow_mut().push(Held {
+                lock: me,
+                level,
+                kind,
+                id,
+            })
+        });
+        verdict
+    }
+
+    /// Release the lock. Refused (false) when this thread does not hold it.
+    pub fn unlock(&self, func: &str, kind: Kind, id: u64) -> bool {
+        let me = self as *const ObjLock;
+        let held = HELD
+            .try_with(|h| {
+                let mut h = h.borrow_mut();
+                match h.iter().rposition(|e| e.lock == me) {
+                    Some(i) => {
+                        h.remove(i);
+                        true
+                    }
+                    None => false,
+                }
+            })
+            .unwrap_or(false);
+        if !held {
+            misuse!(
+                func,
+                "this thread does not hold the lock of {} {}; not released",
+                kind.name(),
+                id
+            );
+            return false;
+        }
+        // SAFETY: this thread took the lock (it was in its held list).
+        unsafe { self.0.unlock() };
+        true
+    }
+
+    /// Whether the calling thread holds this lock.
+    pub fn held_by_me(&self) -> bool {
+        let me = self as *const ObjLock;
+        HELD.try_with(|h| h.borrow().iter().any(|e| e.lock == me))
+            .unwrap_or(false)
+    }
+}
+
+impl Default for ObjLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,238 @@
+//! The relay object: a count that getters only move from non-zero, a release
+//! that runs at zero, and a free deferred past a grace period.
+//!
+//! Every refcounted relay object starts with a [`Head`] and implements
+//! [`RelayObject`]. The life of each is the same, written once here:
+//!
+//! 1. created with count 1 (its owner's reference);
+//! 2. `get` succeeds only while the count is not zero, so a lookup that finds
+//!    an object on its way out acts as if it were absent;
+//! 3. the put that reaches zero calls [`RelayObject::release`], which unlinks
+//!    the object from its tables and lists and puts its references on its
+//!    containers;
+//! 4. the memory (and the caller's payload, through its destructor) is freed
+//!    after a grace period, by `core::reclaim`.
+
+use crate::core::census;
+use crate::core::diag::{misuse, trace_ref};
+use crate::core::kind::{Kind, Tag, TagCheck};
+use crate::core::reclaim;
+use crate::core::refcount::{Dec, Inc, RefCount};
+use libc::c_void;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// Destructor of a caller payload.
+pub type PayloadDtor = unsafe extern "C" fn(data: *mut c_void);
+
+struct Payload {
+    data: *mut c_void,
+    dtor: Option<PayloadDtor>,
+}
+
+/// The common head: tag, count, payload.
+#[repr(C)]
+pub struct Head {
+    tag: Tag,
+    count: RefCount,
+    payload: AtomicPtr<Payload>,
+}
+
+impl Head {
+    pub fn new(kind: Kind) -> Self {
+        Head {
+            tag: Tag::new(kind),
+            count: RefCount::new(1),
+            payload: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count.load()
+    }
+
+    /// Attach a payload. Refused (false) when one is already attached.
+    pub fn set_payload(&self, data: *mut c_void, dtor: Option<PayloadDtor>) -> bool {
+        let p = Box::into_raw(Box::new(Payload { data, dtor }));
+        match self.payload.compare_exchange(
+            std::ptr::null_mut(),
+            p,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => true,
+            Err(_) => {
+                // SAFETY: `p` was never published.
+                drop(unsafe { Box::from_raw(p) });
+                false
+            }
+        }
+    }
+
+    pub fn payload(&self) -> *mut c_void {
+        let p = self.payload.load(Ordering::Acquire);
+        // SAFETY: a published payload lives as long as the object.
+        unsafe { p.as_ref() }.map_or(std::ptr::null_mut(), |p| p.data)
+    }
+}
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        let p = *self.payload.get_mut();
+        if !p.is_null() {
+            // SAFETY: the payload box is owned by the head and dropped once.
+            let p = unsafe { Box::from_raw(p) };
+            if let Some(d) = p.dtor {
+                // SAFETY: the caller registered `d` for `data`; it runs once.
+                unsafe { d(p.data) };
+            }
+        }
+    }
+}
+
+/// A refcounted relay object.
+pub trait RelayObject: Sized + Send + Sync + 'static {
+    const KIND: Kind;
+    fn head(&self) -> &Head;
+    /// Identifier used in diagnostics (session id, stream handle, ...).
+    fn id(&self) -> u64;
+    /// Called once, by the put that reached zero: leave every table and
+    /// list, and put the references held on containers. The memory stays
+    /// valid until the grace period ends.
+    fn release(&self);
+}
+
+/// Box a new object and count it in the census. The result has count 1.
+pub fn create<T: RelayObject>(obj: T) -> *mut T {
+    census::born(T::KIND);
+    let p = Box::into_raw(Box::new(obj));
+    trace_ref!("create", "{} {:p}: created, count 1", T::KIND.name(), p);
+    p
+}
+
+/// Free an object that was never published (creation failed half-way).
+///
+/// # Safety
+/// `p` comes from [`create`] and was never visible to another thread.
+pub unsafe fn discard<T: RelayObject>(p: *mut T) {
+    // SAFETY: per the contract.
+    drop(unsafe { Box::from_raw(p) });
+    census::died(T::KIND);
+}
+
+/// Check that `p` is a live object of kind `T`, reporting misuse for `func`.
+///
+/// # Safety
+/// `p` is non-null and its tag word is readable.
+pub unsafe fn checked<'a, T: RelayObject>(func: &str, p: *const c_void) -> Option<&'a T> {
+    // SAFETY: every relay object starts with its `Head`, which starts with
+    // the tag; per the contract the word is readable.
+    let head = unsafe { &*p.cast::<Head>() };
+    match head.tag.check(T::KIND) {
+        TagCheck::Ok(_) => Some(unsafe { &*p.cast::<T>() }),
+        TagCheck::Wrong(k) => {
+            misuse!(func, "{:p} is a {}, not a {}", p, k.name(), T::KIND.name());
+            None
+        }
+        TagCheck::Reclaimed => {
+            misuse!(func, "{} {:p} was already reclaimed", T::KIND.name(), p);
+            None
+        }
+        TagCheck::Unknown(_) => {
+            misuse!(
+                func,
+                "{:p} is not a {} made by this library",
+                p,
+                T::KIND.name()
+            );
+            None
+        }
+    }
+}
+
+/// Take a reference unless the count is zero.
+#[inline]
+pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
+    match o.head().count.inc_not_zero() {
+        Some(Inc::Up) | Some(Inc::FromZero) => {
+            trace_ref!(
+                func,
+                "{} {}: -> {}",
+                T::KIND.name(),
+                o.id(),
+                o.head().count()
+            );
+            true
+        }
+        Some(Inc::Saturated) => {
+            misuse!(
+                func,
+                "{} {}: reference count overflow; the count is saturated and the object leaks",
+                T::KIND.name(),
+                o.id()
+            );
+            true
+        }
+        Some(Inc::Parked) => true,
+        None => {
+            trace_ref!(
+                func,
+                "{} {}: count is 0, get refused",
+                T::KIND.name(),
+                o.id()
+            );
+            false
+        }
+    }
+}
+
+/// Drop a reference; at zero, release and retire the object.
+///
+/// # Safety
+/// `o` comes from [`create`] and the caller owns the reference it drops.
+#[inline]
+pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
+    match o.head().count.dec() {
+        Dec::Down => {
+            trace_ref!(
+                func,
+                "{} {}: -> {}",
+                T::KIND.name(),
+                o.id(),
+                o.head().count()
+            );
+        }
+        Dec::ToZero => {
+            trace_ref!(func, "{} {}: 1 -> 0, released", T::KIND.name(), o.id());
+            o.release();
+            // SAFETY: `release` unlinked the object from every table and list
+            // readers walk, and the count is zero, so it is unreachable except
+            // to readers already inside a read-side section.
+            unsafe { reclaim::retire(o as *const T as *mut (), free::<T>) };
+        }
+        Dec::Underflow => misuse!(
+            func,
+            "{} {}: put on a reference count of zero; nothing released",
+            T::KIND.name(),
+            o.id()
+        ),
+        Dec::Parked => {}
+    }
+}
+
+/// Free a retired object after its grace period.
+///
+/// # Safety
+/// `p` is a retired `T` from [`create`], freed exactly once.
+unsafe fn free<T: RelayObject>(p: *mut ()) {
+    let p = p.cast::<T>();
+    // SAFETY: per the contract.
+    unsafe {
+        (*p).head().tag.mark_reclaimed();
+        drop(Box::from_raw(p));
+    }
+    census::died(T::KIND);
+}

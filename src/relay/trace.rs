@@ -1,0 +1,111 @@
+//! Ctf-traces: one per path within a session, holding a session reference.
+
+use super::lock::ObjLock;
+use super::object::{self, Head, RelayObject};
+use super::session::Session;
+use super::stream::Stream;
+use super::viewer::ViewerStream;
+use super::Ptr;
+use crate::core::hash::FastSet;
+use crate::core::kind::Kind;
+use parking_lot::Mutex;
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+#[repr(C)]
+pub struct CtfTrace {
+    head: Head,
+    id: u64,
+    pub path: CString,
+    /// Counted reference on the container.
+    pub session: Ptr<Session>,
+    pub lock: ObjLock,
+    /// Published streams (no counted references).
+    pub(crate) streams: Mutex<FastSet<Ptr<Stream>>>,
+    /// The metadata viewer stream, without a reference: cleared by that
+    /// viewer stream's release.
+    pub(crate) viewer_metadata: AtomicPtr<ViewerStream>,
+}
+
+impl RelayObject for CtfTrace {
+    const KIND: Kind = Kind::RelayCtfTrace;
+    fn head(&self) -> &Head {
+        &self.head
+    }
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn release(&self) {
+        // SAFETY: the trace holds a reference on its session until the put
+        // below.
+        let session = unsafe { self.session.get() };
+        {
+            let mut traces = session.traces.lock();
+            if traces.get(self.path.as_c_str()) == Some(&Ptr::of(self)) {
+                traces.remove(self.path.as_c_str());
+            }
+        }
+        // SAFETY: the reference taken at creation, dropped once.
+        unsafe { object::put("relay_ctf_trace_put", session) };
+    }
+}
+
+/// Why a trace could not be had.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TraceError {
+    SessionClosed,
+    SessionGone,
+}
+
+impl CtfTrace {
+    /// The trace of `session` at `path`, with a new reference for the caller;
+    /// created (holding a session reference) if there is none. Two racing
+    /// callers get the same trace.
+    pub fn get_by_path_or_create(
+        func: &str,
+        session: &Session,
+        path: &CStr,
+    ) -> Result<*mut CtfTrace, TraceError> {
+        let mut traces = session.traces.lock();
+        if let Some(t) = traces.get(path) {
+            // SAFETY: entries are removed under this lock before release
+            // completes, so the trace is at least allocated.
+            let tr = unsafe { t.get() };
+            if object::get(func, tr) {
+                return Ok(t.0 as *mut CtfTrace);
+            }
+            // On its way out: a new trace replaces it below.
+        }
+        if session.is_closed() {
+            return Err(TraceError::SessionClosed);
+        }
+        if !object::get(func, session) {
+            return Err(TraceError::SessionGone);
+        }
+        let t = object::create(CtfTrace {
+            head: Head::new(Kind::RelayCtfTrace),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            path: path.to_owned(),
+            session: Ptr::of(session),
+            lock: ObjLock::new(),
+            streams: Mutex::new(FastSet::default()),
+            viewer_metadata: AtomicPtr::new(std::ptr::null_mut()),
+        });
+        traces.insert(path.to_owned(), Ptr(t));
+        Ok(t)
+    }
+
+    /// A new reference on the metadata viewer stream, if there is one alive.
+    pub fn viewer_metadata_stream(&self, func: &str) -> *mut ViewerStream {
+        let _guard = crossbeam_epoch::pin();
+        let v = self.viewer_metadata.load(Ordering::Acquire);
+        // SAFETY: the viewer stream clears this pointer in its release before
+        // it is retired, and we are pinned, so the memory is valid.
+        match unsafe { v.as_ref() } {
+            Some(vs) if object::get(func, vs) => v,
+            _ => std::ptr::null_mut(),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Viewer streams (refcounted, holding a stream reference, owned by the live
+//! connection that created them) and viewer sessions (not refcounted: created
+//! and destroyed by their live connection, freed after a grace period).
+
+use super::object::{self, Head, RelayObject};
+use super::session::Session;
+use super::stream::Stream;
+use super::{Ptr, VIEWER_STREAMS};
+use crate::core::census;
+use crate::core::kind::{Kind, Tag};
+use crate::core::reclaim;
+use crate::core::table::Keyed;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+#[repr(C)]
+pub struct ViewerStream {
+    head: Head,
+    handle: u64,
+    /// Counted reference on the stream.
+    pub stream: Ptr<Stream>,
+    pub seek: u32,
+    /// Whether the ownership reference is still held; cleared exactly once
+    /// by `close`, which then puts it.
+    owned: AtomicBool,
+}
+
+impl Keyed for ViewerStream {
+    #[inline]
+    fn key(&self) -> u64 {
+        self.handle
+    }
+}
+
+impl RelayObject for ViewerStream {
+    const KIND: Kind = Kind::RelayViewerStream;
+    fn head(&self) -> &Head {
+        &self.head
+    }
+    fn id(&self) -> u64 {
+        self.handle
+    }
+    fn release(&self) {
+        VIEWER_STREAMS.remove(self);
+        // SAFETY: the stream reference is held until the put below, and the
+        // stream holds its trace.
+        let stream = unsafe { self.stream.get() };
+        let trace = unsafe { stream.trace.get() };
+        let me = self as *const ViewerStream as *mut ViewerStream;
+        let _ = trace.viewer_metadata.compare_exchange(
+            me,
+            std::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        // SAFETY: the reference taken at creation, dropped once.
+        unsafe { object::put("relay_viewer_stream_put", stream) };
+    }
+}
+
+/// Why a viewer stream could not be created.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateError {
+    StreamGone,
+    Duplicate,
+}
+
+impl ViewerStream {
+    /// A new viewer stream of `stream`, count 1 (the ownership reference),
+    /// holding a stream reference, in the viewer stream table. A metadata
+    /// stream's trace points at it without a reference.
+    pub fn create(
+        func: &str,
+        stream: &Stream,
+        seek: u32,
+    ) -> Result<*mut ViewerStream, CreateError> {
+        if !object::get(func, stream) {
+            return Err(CreateError::StreamGone);
+        }
+        let v = object::create(ViewerStream {
+            head: Head::new(Kind::RelayViewerStream),
+            handle: stream.key(),
+            stream: Ptr::of(stream),
+            seek,
+            owned: AtomicBool::new(true),
+        });
+        // SAFETY: fully initialised (count 1) before it is published.
+        let vs = unsafe { &*v };
+        if VIEWER_STREAMS.insert(vs).is_err() {
+            // SAFETY: never published; return the stream reference.
+            unsafe {
+                object::discard(v);
+                object::put(func, stream);
+            }
+            return Err(CreateError::Duplicate);
+        }
+        if stream.is_metadata {
+            // SAFETY: the stream holds its trace.
+            let trace = unsafe { stream.trace.get() };
+            trace.viewer_metadata.store(v, Ordering::Release);
+        }
+        Ok(v)
+    }
+
+    /// Leave the table and put the ownership reference. False when it was
+    /// already closed.
+    pub fn close(&self, func: &str) -> bool {
+        if !self.owned.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        VIEWER_STREAMS.remove(self);
+        // SAFETY: the ownership reference, dropped once (guarded by `owned`).
+        unsafe { object::put(func, self) };
+        true
+    }
+
+    pub fn session(&self) -> &Session {
+        // SAFETY: viewer stream → stream → trace → session references held.
+        unsafe { self.stream.get().session() }
+    }
+}
+
+static NEXT_VIEWER_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// A viewer session: the sessions a live client is attached to.
+#[repr(C)]
+pub struct ViewerSession {
+    tag: Tag,
+    pub id: u64,
+    /// Attached sessions, each with a counted reference.
+    sessions: Mutex<Vec<Ptr<Session>>>,
+    closed: AtomicBool,
+    /// Set when a connection took ownership.
+    pub(crate) owned: AtomicBool,
+}
+
+/// Why an attach was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttachError {
+    Closed,
+    AlreadyAttached,
+    SessionGone,
+}
+
+impl ViewerSession {
+    pub fn create() -> *mut ViewerSession {
+        census::born(Kind::RelayViewerSession);
+        Box::into_raw(Box::new(ViewerSession {
+            tag: Tag::new(Kind::RelayViewerSession),
+            id: NEXT_VIEWER_SESSION.fetch_add(1, Ordering::Relaxed),
+            sessions: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            owned: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    /// Attach `session`, taking a reference on it. A session is attached to
+    /// at most one viewer session at a time.
+    pub fn attach(&self, func: &str, session: &Session) -> Result<(), AttachError> {
+        let mut list = self.sessions.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AttachError::Closed);
+        }
+        if session.viewer_attached.swap(true, Ordering::AcqRel) {
+            return Err(AttachError::AlreadyAttached);
+        }
+        if !object::get(func, session) {
+            session.viewer_attached.store(false, Ordering::Release);
+            return Err(AttachError::SessionGone);
+        }
+        list.push(Ptr::of(session));
+        Ok(())
+    }
+
+    /// Detach `session`, putting the reference taken by `attach`. False when
+    /// it was not attached here.
+    pub fn detach(&self, func: &str, session: &Session) -> bool {
+        let found = {
+            let mut list = self.sessions.lock();
+            match list.iter().position(|p| *p == Ptr::of(session)) {
+                Some(i) => {
+                    list.swap_remove(i);
+                    true
+                }
+                None => false,
+            }
+        };
+        if found {
+            Self::release_session(func, session);
+        }
+        found
+    }
+
+    fn release_session(func: &str, session: &Session) {
+        session.viewer_attached.store(false, Ordering::Release);
+        // SAFETY: the reference taken by `attach`, dropped once (the entry
+        // was removed from the list by the caller).
+        unsafe { object::put(func, session) };
+    }
+
+    pub fn is_attached(&self, session: &Session) -> bool {
+        self.sessions.lock().contains(&Ptr::of(session))
+    }
+
+    /// Close every viewer stream of the attached sessions (their ownership
+    /// references) and detach every session. False when already closed.
+    pub fn close(&self, func: &str) -> bool {
+        let sessions = {
+            let mut list = self.sessions.lock();
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return false;
+            }
+            std::mem::take(&mut *list)
+        };
+        if !sessions.is_empty() {
+            let mut all = Vec::new();
+            {
+                let guard = crossbeam_epoch::pin();
+                VIEWER_STREAMS.for_each(&guard, |v| {
+                    if object::get(func, v) {
+                        all.push(Ptr::of(v));
+                    }
+                });
+            }
+            for v in all {
+                // SAFETY: a reference was taken above.
+                let vs = unsafe { v.get() };
+                if sessions.iter().any(|s| std::ptr::eq(s.0, vs.session())) {
+                    vs.close(func);
+                }
+                // SAFETY: the reference taken above.
+                unsafe { object::put(func, vs) };
+            }
+        }
+        for s in sessions {
+            // SAFETY: the list held a reference on each session.
+            Self::release_session(func, unsafe { s.get() });
+        }
+        true
+    }
+
+    /// Close (if needed) and free after a grace period.
+    ///
+    /// # Safety
+    /// `p` comes from [`ViewerSession::create`]; no other thread uses it
+    /// after this call except readers already inside a read-side section.
+    pub unsafe fn destroy(func: &str, p: *mut ViewerSession) {
+        // SAFETY: per the contract.
+        let vs = unsafe { &*p };
+        vs.close(func);
+        unsafe fn free(p: *mut ()) {
+            // SAFETY: retired once by `destroy`.
+            let vs = unsafe { Box::from_raw(p.cast::<ViewerSession>()) };
+            vs.tag.mark_reclaimed();
+            drop(vs);
+            census::died(Kind::RelayViewerSession);
+        }
+        // SAFETY: per the contract, nothing reaches `p` any more but readers
+        // inside a read-side section, which the grace period waits for.
+        unsafe { reclaim::retire(p.cast(), free) };
+    }
+}
