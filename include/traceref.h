@@ -18,6 +18,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+/** Put the reference held in `x`, then set `x` to NULL. */
+#define BT_PUT(x) do { bt_put(x); (x) = NULL; } while (0)
+
+/** Put the reference held in `dst`, move `src` into `dst`, set `src` to NULL. */
+#define BT_MOVE(dst, src) do { bt_put(dst); (dst) = (src); (src) = NULL; } while (0)
+
 
 /**
  * Connection type: not yet known.
@@ -895,9 +901,12 @@ int relay_connection_close(struct relay_connection *conn);
 
 /**
  * Make `session` the session of `conn`: the connection takes a reference
- * on it, and its final put closes the session. Returns 0, or -1 (nothing
- * changes) for NULL, a connection that already has a session, or a
- * session whose count is 0. The caller must hold a reference on both.
+ * on it, and its final put closes the session, which puts the session's
+ * owner reference (the one relay_session_create() returned): from then on
+ * that reference is the connection's, and the caller must not put it.
+ * Returns 0, or -1 (nothing changes) for NULL, a connection that already
+ * has a session, or a session whose count is 0. The caller must hold a
+ * reference on both.
  */
 int relay_connection_set_session(struct relay_connection *conn, struct relay_session *session);
 
@@ -940,9 +949,3 @@ long relay_connection_get_ref_count(struct relay_connection *conn);
 #endif  // __cplusplus
 
 #endif  /* TRACEREF_H */
-
-/** Put the reference held in `x`, then set `x` to NULL. */
-#define BT_PUT(x) do { bt_put(x); (x) = NULL; } while (0)
-
-/** Put the reference held in `dst`, move `src` into `dst`, set `src` to NULL. */
-#define BT_MOVE(dst, src) do { bt_put(dst); (dst) = (src); (src) = NULL; } while (0)

@@ -258,13 +258,14 @@ unsafe fn destroy(root: &BtObject) {
         let p = n.as_ptr();
         // SAFETY: `p` is alive and owned by this thread. Its children were
         // released before it; their list is dropped here exactly once (the
-        // field is `ManuallyDrop` and nothing else drops it).
+        // field is `ManuallyDrop` and nothing else drops it). The tag stays
+        // valid until the release function frees the memory, so gets and puts
+        // made by that function find a parked count and do nothing.
         unsafe {
             trace_ref!("bt_put", "{} {:p}: released", (*p).kind().name(), p);
             ManuallyDrop::drop(&mut (*p).children);
             let kind = (*p).kind();
             let release = (*p).release;
-            (*p).tag.mark_reclaimed();
             census::died(kind);
             if let Some(f) = release {
                 f(p.cast());

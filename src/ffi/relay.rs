@@ -1430,9 +1430,12 @@ pub extern "C" fn relay_connection_close(conn: *mut relay_connection) -> c_int {
 }
 
 /// Make `session` the session of `conn`: the connection takes a reference
-/// on it, and its final put closes the session. Returns 0, or -1 (nothing
-/// changes) for NULL, a connection that already has a session, or a
-/// session whose count is 0. The caller must hold a reference on both.
+/// on it, and its final put closes the session, which puts the session's
+/// owner reference (the one relay_session_create() returned): from then on
+/// that reference is the connection's, and the caller must not put it.
+/// Returns 0, or -1 (nothing changes) for NULL, a connection that already
+/// has a session, or a session whose count is 0. The caller must hold a
+/// reference on both.
 #[no_mangle]
 pub extern "C" fn relay_connection_set_session(
     conn: *mut relay_connection,

@@ -132,6 +132,7 @@ pub unsafe fn checked<'a, T: RelayObject>(func: &str, p: *const c_void) -> Optio
     // the tag; per the contract the word is readable.
     let head = unsafe { &*p.cast::<Head>() };
     match head.tag.check(T::KIND) {
+        // SAFETY: the tag says this memory holds a live `T`.
         TagCheck::Ok(_) => Some(unsafe { &*p.cast::<T>() }),
         TagCheck::Wrong(k) => {
             misuse!(func, "{:p} is a {}, not a {}", p, k.name(), T::KIND.name());

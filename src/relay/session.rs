@@ -102,8 +102,13 @@ impl Session {
     /// # Safety
     /// The caller holds a reference (the owner's, which this consumes).
     pub unsafe fn close(&self, func: &str) -> bool {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return false;
+        {
+            // Under the streams lock, so that a stream being created either
+            // sees the session closed or is in the list closed below.
+            let _streams = self.streams.lock();
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return false;
+            }
         }
         self.try_close_streams(func);
         // SAFETY: the owner's reference, dropped once (guarded by `closed`).

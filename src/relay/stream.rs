@@ -93,9 +93,6 @@ impl Stream {
     ) -> Result<*mut Stream, CreateError> {
         // SAFETY: the trace holds a reference on its session.
         let session = unsafe { trace.session.get() };
-        if session.is_closed() {
-            return Err(CreateError::SessionClosed);
-        }
         if !object::get(func, trace) {
             return Err(CreateError::TraceGone);
         }
@@ -118,16 +115,29 @@ impl Stream {
         });
         // SAFETY: `s` is fully initialised, count 1, before it is published.
         let st = unsafe { &*s };
-        if STREAMS.insert(st).is_err() {
-            // SAFETY: never published; the trace reference taken above is
-            // returned.
-            unsafe {
-                object::discard(s);
-                object::put(func, trace);
+        {
+            // The closed check and the insertion are atomic with respect to
+            // `Session::close`, which sets the flag under this lock.
+            let mut list = session.streams.lock();
+            if session.is_closed() {
+                drop(list);
+                // SAFETY: never published; the trace reference taken above
+                // is returned.
+                unsafe {
+                    object::discard(s);
+                    object::put(func, trace);
+                }
+                return Err(CreateError::SessionClosed);
             }
+            list.insert(Ptr(s));
+        }
+        if STREAMS.insert(st).is_err() {
+            // Already visible in the session's list: release it the normal
+            // way (leave the list, put the trace, free after a grace period).
+            // SAFETY: the creation reference, never handed out.
+            unsafe { object::put(func, st) };
             return Err(CreateError::DuplicateHandle);
         }
-        session.streams.lock().insert(Ptr(s));
         Ok(s)
     }
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Build libtraceref, compile examples/walkthrough.c against it with the system
+# C compiler (no cmake) and run it.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "demo.sh: cargo not found: install a Rust toolchain (https://rustup.rs)" >&2
+    exit 1
+fi
+cc=${CC:-cc}
+if ! command -v "$cc" >/dev/null 2>&1; then
+    echo "demo.sh: no C compiler ($cc): install one, e.g. apt-get install -y gcc" >&2
+    exit 1
+fi
+
+echo "==> cargo build --release"
+cargo build --release
+
+# The library's SONAME is libtraceref.so.0; cargo writes only libtraceref.so.
+ln -sf libtraceref.so target/release/libtraceref.so.0
+
+echo "==> compiling examples/walkthrough.c"
+mkdir -p build/examples
+"$cc" -std=c99 -Wall -Wextra -Werror -pedantic -O2 \
+    -I "$root/include" \
+    -o build/examples/walkthrough examples/walkthrough.c \
+    -L "$root/target/release" -ltraceref \
+    -Wl,-rpath,"$root/target/release"
+
+echo "==> build/examples/walkthrough"
+echo
+./build/examples/walkthrough
