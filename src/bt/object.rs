@@ -66,7 +66,7 @@ impl BtObject {
     /// Register a newly placed object with the census.
     pub fn born(&self) {
         if self.release.is_some() {
-            census::born(self.kind());
+            census::register(self.kind(), (self as *const Self).cast(), describe);
         }
     }
 
@@ -104,6 +104,13 @@ impl BtObject {
     pub fn with_children<R>(&self, f: impl FnOnce(&mut Vec<Child>) -> R) -> R {
         f(&mut self.children.lock())
     }
+}
+
+/// Leak report line of a live object.
+unsafe fn describe(p: *const ()) -> String {
+    // SAFETY: called on tracked (live) objects only.
+    let o = unsafe { &*p.cast::<BtObject>() };
+    format!("at {:p}, count {}", p, o.ref_count())
 }
 
 /// Check that `p` points to a live object of this model, reporting
@@ -154,13 +161,14 @@ pub fn get(func: &str, obj: &BtObject) {
                     return;
                 }
             }
-            Inc::Up => {
+            Inc::Up(old) => {
                 trace_ref!(
                     func,
-                    "{} {:p}: -> {}",
+                    "{} {:p}: {} -> {}",
                     cur.kind().name(),
                     cur,
-                    cur.count.load()
+                    old,
+                    old + 1
                 );
                 return;
             }
@@ -206,13 +214,14 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
                     return;
                 }
             }
-            Dec::Down => {
+            Dec::Down(old) => {
                 trace_ref!(
                     func,
-                    "{} {:p}: -> {}",
+                    "{} {:p}: {} -> {}",
                     cur.kind().name(),
                     cur,
-                    cur.count.load()
+                    old,
+                    old - 1
                 );
                 return;
             }
@@ -266,7 +275,7 @@ unsafe fn destroy(root: &BtObject) {
             ManuallyDrop::drop(&mut (*p).children);
             let kind = (*p).kind();
             let release = (*p).release;
-            census::died(kind);
+            census::unregister(kind, p as *const ());
             if let Some(f) = release {
                 f(p.cast());
             }

@@ -54,3 +54,104 @@ pub fn live_of(kind: Kind) -> usize {
 pub fn live() -> usize {
     ALL.iter().map(|k| live_of(*k)).sum()
 }
+
+/// Describes a live object for the leak report: its id (or address) and
+/// count, as one line.
+pub type Describe = unsafe fn(*const ()) -> String;
+
+/// Objects alive, by address, while `TRACEREF_LEAK_CHECK=1`.
+static TRACKED: parking_lot::Mutex<Option<crate::core::hash::FastMap<usize, (Kind, Describe)>>> =
+    parking_lot::Mutex::new(None);
+
+/// Whether leak checking is on (`TRACEREF_LEAK_CHECK=1`), read once.
+fn leak_check() -> bool {
+    use std::sync::atomic::AtomicU8;
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let on = std::env::var("TRACEREF_LEAK_CHECK").is_ok_and(|v| v == "1");
+            if STATE
+                .compare_exchange(
+                    0,
+                    if on { 2 } else { 1 },
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+                && on
+            {
+                // SAFETY: `report_leaks` is an `extern "C" fn()` that does not
+                // unwind.
+                unsafe { libc::atexit(report_leaks) };
+            }
+            on
+        }
+    }
+}
+
+/// Register a new object with the census (and the leak registry when on).
+#[inline]
+pub fn register(kind: Kind, obj: *const (), describe: Describe) {
+    born(kind);
+    if leak_check() {
+        TRACKED
+            .lock()
+            .get_or_insert_with(Default::default)
+            .insert(obj as usize, (kind, describe));
+    }
+}
+
+/// Remove a reclaimed object from the census (and the leak registry).
+#[inline]
+pub fn unregister(kind: Kind, obj: *const ()) {
+    died(kind);
+    if leak_check() {
+        if let Some(m) = TRACKED.lock().as_mut() {
+            m.remove(&(obj as usize));
+        }
+    }
+}
+
+/// At exit: reclaim what waits for a grace period, then list every object
+/// still alive and exit with status 1 if there is any.
+extern "C" fn report_leaks() {
+    let _ = std::panic::catch_unwind(|| {
+        crate::core::reclaim::barrier();
+        let leaks: Vec<String> = {
+            let t = TRACKED.lock();
+            let Some(m) = t.as_ref() else { return };
+            let mut v: Vec<_> = m
+                .iter()
+                .map(|(&p, &(kind, describe))| {
+                    // SAFETY: a tracked object is alive (it is removed from
+                    // the registry when reclaimed).
+                    format!("{} {}", kind.name(), unsafe { describe(p as *const ()) })
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        if leaks.is_empty() {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        use std::io::Write;
+        let _ = writeln!(
+            err,
+            "traceref: leak check: {} object(s) still alive at exit:",
+            leaks.len()
+        );
+        for l in &leaks {
+            let _ = writeln!(err, "traceref: leak check:   {l}");
+        }
+        drop(err);
+        // SAFETY: flush C stdio buffers, then end the process with status 1
+        // (exit() may not be called again from an atexit handler).
+        unsafe {
+            libc::fflush(std::ptr::null_mut());
+            libc::_exit(1);
+        }
+    });
+}

@@ -36,8 +36,8 @@ const DEAD_FLOOR: u32 = 0xD000_0000;
 pub enum Inc {
     /// The count went from 0 to 1.
     FromZero,
-    /// The count went from n > 0 to n + 1.
-    Up,
+    /// The count went from n > 0 (the value carried) to n + 1.
+    Up(u32),
     /// The count would have passed [`MAX`]; it is now saturated. Report once.
     Saturated,
     /// The count is parked (saturated or dead) and did not move.
@@ -49,8 +49,8 @@ pub enum Inc {
 pub enum Dec {
     /// The count went from 1 to 0: the caller now runs the release.
     ToZero,
-    /// The count went from n > 1 to n - 1.
-    Down,
+    /// The count went from n > 1 (the value carried) to n - 1.
+    Down(u32),
     /// The count was already 0: nothing changed. Report it.
     Underflow,
     /// The count is parked and did not move.
@@ -109,7 +109,7 @@ impl RefCount {
         if old == 0 {
             Inc::FromZero
         } else if old < MAX {
-            Inc::Up
+            Inc::Up(old)
         } else if old == MAX {
             self.0.store(SATURATED, Ordering::Relaxed);
             Inc::Saturated
@@ -143,7 +143,7 @@ impl RefCount {
                 .0
                 .compare_exchange_weak(cur, cur + 1, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => return Some(Inc::Up),
+                Ok(_) => return Some(Inc::Up(cur)),
                 Err(v) => cur = v,
             }
         }
@@ -169,7 +169,7 @@ impl RefCount {
                     fence(Ordering::Acquire);
                     return Dec::ToZero;
                 }
-                Ok(_) => return Dec::Down,
+                Ok(old) => return Dec::Down(old),
                 Err(v) => cur = v,
             }
         }
@@ -190,8 +190,8 @@ mod tests {
     fn moves_and_reports_transitions() {
         let c = RefCount::new(0);
         assert_eq!(c.inc(), Inc::FromZero);
-        assert_eq!(c.inc(), Inc::Up);
-        assert_eq!(c.dec(), Dec::Down);
+        assert_eq!(c.inc(), Inc::Up(1));
+        assert_eq!(c.dec(), Dec::Down(2));
         assert_eq!(c.dec(), Dec::ToZero);
         assert_eq!(c.dec(), Dec::Underflow);
         assert_eq!(c.load(), 0);

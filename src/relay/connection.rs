@@ -162,6 +162,13 @@ impl Connection {
     }
 }
 
+/// Leak report line of a live connection table.
+unsafe fn describe_table(p: *const ()) -> String {
+    // SAFETY: called on tracked (live) tables only.
+    let t = unsafe { &*p.cast::<ConnectionTable>() };
+    format!("at {:p}, {} connection(s)", p, t.table.len())
+}
+
 /// A connection table: connections by socket, one table per worker thread.
 #[repr(C)]
 pub struct ConnectionTable {
@@ -172,12 +179,13 @@ pub struct ConnectionTable {
 
 impl ConnectionTable {
     pub fn create() -> *mut ConnectionTable {
-        census::born(Kind::RelayConnectionTable);
-        Box::into_raw(Box::new(ConnectionTable {
+        let p = Box::into_raw(Box::new(ConnectionTable {
             tag: Tag::new(Kind::RelayConnectionTable),
             table: Table::new(),
             destroyed: AtomicBool::new(false),
-        }))
+        }));
+        census::register(Kind::RelayConnectionTable, p as *const (), describe_table);
+        p
     }
 
     pub fn tag(&self) -> &Tag {
@@ -244,7 +252,7 @@ impl ConnectionTable {
             let t = unsafe { Box::from_raw(p.cast::<ConnectionTable>()) };
             t.tag.mark_reclaimed();
             drop(t);
-            census::died(Kind::RelayConnectionTable);
+            census::unregister(Kind::RelayConnectionTable, p as *const ());
         }
         // SAFETY: no connection points at the table any more (each was closed
         // above, or cleared its field itself), and readers still inside a

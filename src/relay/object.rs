@@ -107,10 +107,17 @@ pub trait RelayObject: Sized + Send + Sync + 'static {
 
 /// Box a new object and count it in the census. The result has count 1.
 pub fn create<T: RelayObject>(obj: T) -> *mut T {
-    census::born(T::KIND);
     let p = Box::into_raw(Box::new(obj));
+    census::register(T::KIND, p as *const (), describe::<T>);
     trace_ref!("create", "{} {:p}: created, count 1", T::KIND.name(), p);
     p
+}
+
+/// Leak report line of a live object.
+unsafe fn describe<T: RelayObject>(p: *const ()) -> String {
+    // SAFETY: called on tracked (live) objects only.
+    let o = unsafe { &*p.cast::<T>() };
+    format!("{}, count {}", o.id(), o.head().count())
 }
 
 /// Free an object that was never published (creation failed half-way).
@@ -120,7 +127,7 @@ pub fn create<T: RelayObject>(obj: T) -> *mut T {
 pub unsafe fn discard<T: RelayObject>(p: *mut T) {
     // SAFETY: per the contract.
     drop(unsafe { Box::from_raw(p) });
-    census::died(T::KIND);
+    census::unregister(T::KIND, p as *const ());
 }
 
 /// Check that `p` is a live object of kind `T`, reporting misuse for `func`.
@@ -158,16 +165,18 @@ pub unsafe fn checked<'a, T: RelayObject>(func: &str, p: *const c_void) -> Optio
 #[inline]
 pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
     match o.head().count.inc_not_zero() {
-        Some(Inc::Up) | Some(Inc::FromZero) => {
+        Some(Inc::Up(old)) => {
             trace_ref!(
                 func,
-                "{} {}: -> {}",
+                "{} {}: {} -> {}",
                 T::KIND.name(),
                 o.id(),
-                o.head().count()
+                old,
+                old + 1
             );
             true
         }
+        Some(Inc::FromZero) => true,
         Some(Inc::Saturated) => {
             misuse!(
                 func,
@@ -197,13 +206,14 @@ pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
 #[inline]
 pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
     match o.head().count.dec() {
-        Dec::Down => {
+        Dec::Down(old) => {
             trace_ref!(
                 func,
-                "{} {}: -> {}",
+                "{} {}: {} -> {}",
                 T::KIND.name(),
                 o.id(),
-                o.head().count()
+                old,
+                old - 1
             );
         }
         Dec::ToZero => {
@@ -235,5 +245,5 @@ unsafe fn free<T: RelayObject>(p: *mut ()) {
         (*p).head().tag.mark_reclaimed();
         drop(Box::from_raw(p));
     }
-    census::died(T::KIND);
+    census::unregister(T::KIND, p as *const ());
 }

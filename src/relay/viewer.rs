@@ -122,6 +122,13 @@ impl ViewerStream {
 
 static NEXT_VIEWER_SESSION: AtomicU64 = AtomicU64::new(1);
 
+/// Leak report line of a live viewer session.
+unsafe fn describe_vs(p: *const ()) -> String {
+    // SAFETY: called on tracked (live) viewer sessions only.
+    let v = unsafe { &*p.cast::<ViewerSession>() };
+    format!("{}, {} session(s) attached", v.id, v.sessions.lock().len())
+}
+
 /// A viewer session: the sessions a live client is attached to.
 #[repr(C)]
 pub struct ViewerSession {
@@ -144,14 +151,15 @@ pub enum AttachError {
 
 impl ViewerSession {
     pub fn create() -> *mut ViewerSession {
-        census::born(Kind::RelayViewerSession);
-        Box::into_raw(Box::new(ViewerSession {
+        let p = Box::into_raw(Box::new(ViewerSession {
             tag: Tag::new(Kind::RelayViewerSession),
             id: NEXT_VIEWER_SESSION.fetch_add(1, Ordering::Relaxed),
             sessions: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             owned: AtomicBool::new(false),
-        }))
+        }));
+        census::register(Kind::RelayViewerSession, p as *const (), describe_vs);
+        p
     }
 
     pub fn tag(&self) -> &Tag {
@@ -257,7 +265,7 @@ impl ViewerSession {
             let vs = unsafe { Box::from_raw(p.cast::<ViewerSession>()) };
             vs.tag.mark_reclaimed();
             drop(vs);
-            census::died(Kind::RelayViewerSession);
+            census::unregister(Kind::RelayViewerSession, p as *const ());
         }
         // SAFETY: per the contract, nothing reaches `p` any more but readers
         // inside a read-side section, which the grace period waits for.
