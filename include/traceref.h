@@ -345,6 +345,24 @@ void bt_ctf_event_class_put(struct bt_ctf_event_class *event_class);
 size_t traceref_live_objects(void);
 
 /**
+ * Write a Graphviz (DOT) picture to file descriptor `fd`.
+ *
+ * With a Babeltrace object (any node of a tree; the caller holds a
+ * reference on it): the whole tree from its root, each node with its count,
+ * "claims" edges from parent to child, and dashed "ref" edges from child to
+ * parent while the child's count is above 0.
+ *
+ * With NULL or a relay connection table: the relay registry (sessions,
+ * ctf-traces, streams with their published and closed state, indexes,
+ * viewer streams, and the table's connections if given), each with its id
+ * and count, and an edge from each object to what it holds a reference on.
+ * Objects whose count is 0 are left out.
+ *
+ * Returns 0, or -1 when `obj` is of another kind or writing fails.
+ */
+int traceref_dump_dot(const void *obj, int fd);
+
+/**
  * Enter a read-side section: objects seen by lookups made inside it stay
  * allocated until the matching traceref_read_unlock(), even if their last
  * reference is dropped meanwhile. Nestable. Lookups do not need it (each

@@ -3,4 +3,5 @@
 //! reaching zero destroys, children first.
 
 pub mod ctf_ir;
+pub mod dot;
 pub mod object;

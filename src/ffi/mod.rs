@@ -3,6 +3,7 @@
 //! unwinds into C and every argument check is written at the function itself.
 
 pub mod bt;
+pub mod dot;
 pub mod relay;
 
 /// Run `body`, turning a panic into `$default` after one diagnostic line.

@@ -8,6 +8,7 @@
 //! written once in [`object`]; each file here adds only what its kind holds.
 
 pub mod connection;
+pub mod dot;
 pub mod index;
 pub mod lock;
 pub mod object;

@@ -1,0 +1,69 @@
+//! C function drawing either model as a Graphviz digraph.
+
+use super::ffi_guard;
+use crate::bt::object::BtObject;
+use crate::core::diag::misuse;
+use crate::core::kind::{Kind, Tag, TagCheck};
+use crate::relay::connection::ConnectionTable;
+use libc::{c_int, c_void};
+
+/// Write a Graphviz (DOT) picture to file descriptor `fd`.
+///
+/// With a Babeltrace object (any node of a tree; the caller holds a
+/// reference on it): the whole tree from its root, each node with its count,
+/// "claims" edges from parent to child, and dashed "ref" edges from child to
+/// parent while the child's count is above 0.
+///
+/// With NULL or a relay connection table: the relay registry (sessions,
+/// ctf-traces, streams with their published and closed state, indexes,
+/// viewer streams, and the table's connections if given), each with its id
+/// and count, and an edge from each object to what it holds a reference on.
+/// Objects whose count is 0 are left out.
+///
+/// Returns 0, or -1 when `obj` is of another kind or writing fails.
+#[no_mangle]
+pub extern "C" fn traceref_dump_dot(obj: *const c_void, fd: c_int) -> c_int {
+    ffi_guard!("traceref_dump_dot", -1, {
+        const F: &str = "traceref_dump_dot";
+        let text = if obj.is_null() {
+            crate::relay::dot::registry(None)
+        } else {
+            // SAFETY: a pointer from this library (contract): every library
+            // object starts with its tag.
+            let tag = unsafe { &*obj.cast::<Tag>() };
+            match tag.read() {
+                TagCheck::Ok(k) if k.is_bt() => {
+                    // SAFETY: the tag says this is a live object of the model.
+                    crate::bt::dot::tree(unsafe { &*obj.cast::<BtObject>() })
+                }
+                TagCheck::Ok(Kind::RelayConnectionTable) => {
+                    // SAFETY: the tag says this is a live connection table.
+                    crate::relay::dot::registry(Some(unsafe { &*obj.cast::<ConnectionTable>() }))
+                }
+                other => {
+                    misuse!(F, "{:p} cannot be drawn ({:?})", obj, other);
+                    return -1;
+                }
+            }
+        };
+        let mut bytes = text.as_bytes();
+        while !bytes.is_empty() {
+            // SAFETY: writing a valid buffer to a caller-given descriptor.
+            let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                misuse!(
+                    F,
+                    "cannot write to fd {}: {}",
+                    fd,
+                    std::io::Error::last_os_error()
+                );
+                return -1;
+            }
+            bytes = &bytes[n as usize..];
+        }
+        0
+    })
+}
