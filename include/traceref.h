@@ -498,8 +498,9 @@ long relay_session_get_ref_count(struct relay_session *session);
 /**
  * Take the lock of `session`: the outermost lock (session, then ctf-trace,
  * then stream). Returns 0; 1 when taken out of order (reported: this thread
- * holds an inner lock); -1, not taken, when NULL or already held by this
- * thread. The caller must hold a reference.
+ * holds an inner lock, or another lock of the same level); -1, not taken,
+ * when NULL or already held by this thread. The caller must hold a
+ * reference.
  */
 int relay_session_lock(struct relay_session *session);
 
@@ -530,8 +531,10 @@ int relay_session_for_each_stream(struct relay_session *session, relay_stream_vi
 /**
  * The trace of `session` at `path`, created if there is none (it then takes
  * a reference on the session). Returns a new reference the caller puts; two
- * racing callers get the same trace. NULL for NULL arguments or a closed
- * session. The caller must hold a reference on `session`.
+ * racing callers get the same trace. NULL for NULL arguments, or when there
+ * is no trace at `path` and the session is closed (an existing trace is
+ * still returned, as the original did). The caller must hold a reference on
+ * `session`.
  */
 struct ctf_trace *relay_ctf_trace_get_by_path_or_create(struct relay_session *session, const char *path);
 
@@ -726,12 +729,15 @@ int relay_stream_lock(struct relay_stream *stream);
 int relay_stream_unlock(struct relay_stream *stream);
 
 /**
- * The index of `stream` for `net_seq_num`, with a new reference the caller
- * puts. Created if absent, with a reference on the stream and a self
- * reference (dropped by relay_index_try_flush() or relay_index_close_all());
- * if another thread created it first, that one is returned. NULL for NULL
- * or a closed stream. The caller must hold the stream's lock (reported if
- * not) and a reference on it.
+ * The index of `stream` for `net_seq_num`, created if absent with a
+ * reference on the stream and a self reference (count 1). As in the
+ * original, NO reference is taken for the caller: the pointer stays valid
+ * while the caller holds the stream's lock, since the self reference is
+ * only dropped under it (by relay_index_try_flush(), relay_index_close_all()
+ * or the stream's close). Take relay_index_get() for a reference that
+ * outlives the lock. Two threads asking for the same `net_seq_num` get the
+ * same index. NULL for NULL or a closed stream. The caller must hold the
+ * stream's lock (reported if not) and a reference on the stream.
  */
 struct relay_index *relay_index_get_by_id_or_create(struct relay_stream *stream, uint64_t net_seq_num);
 
@@ -748,15 +754,18 @@ void relay_index_put(struct relay_index *index);
 
 /**
  * Flush `index` if its stream's data up to its `net_seq_num` arrived: the
- * index leaves its stream and its self reference is put. Returns 1 when
- * flushed now, 0 when not ready, -1 for NULL or an index already flushed
- * (or closed). The caller must hold a reference on `index`.
+ * index leaves its stream and its self reference is put (the index is
+ * reclaimed then unless someone holds a reference from relay_index_get()).
+ * Returns 0 when flushed now, 1 when no flush was done (data not there yet,
+ * or already flushed), -1 for NULL, as the original. The caller must hold
+ * the stream's lock (or a reference on `index`).
  */
 int relay_index_try_flush(struct relay_index *index);
 
 /**
  * Put the self reference of every index of `stream` that still holds one.
- * Returns 0, or -1 for NULL. The caller must hold a reference on `stream`.
+ * Returns 0, or -1 for NULL. The caller must hold a reference on `stream`;
+ * the stream's lock is taken for the duration unless the caller holds it.
  */
 int relay_index_close_all(struct relay_stream *stream);
 
@@ -879,8 +888,8 @@ int relay_connection_table_destroy(struct relay_connection_table *table);
  * Create a connection on socket `sock` of `type` (RELAY_DATA,
  * RELAY_CONTROL, RELAY_VIEWER_COMMAND, ...): count 1, the owner's
  * reference, dropped by relay_connection_close() (or by the table's
- * destruction once added to one). NULL for a negative socket or an unknown
- * type.
+ * destruction once added to one). NULL for a negative socket or a type
+ * outside RELAY_CONNECTION_UNKNOWN..RELAY_VIEWER_NOTIFICATION.
  */
 struct relay_connection *relay_connection_create(int sock, int type);
 

@@ -58,14 +58,14 @@ fn run(live_first: bool) {
     relay_stream_lock(s0);
     let i0 = relay_index_get_by_id_or_create(s0, 1);
     let i1 = relay_index_get_by_id_or_create(s0, 2);
-    relay_stream_unlock(s0);
+    assert_eq!(relay_index_get_by_id_or_create(s0, 1), i0);
     payload(i0.cast(), 4);
-    assert_eq!(relay_index_get_ref_count(i0), 2);
+    // The self reference only: the caller borrows under the stream lock.
+    assert_eq!(relay_index_get_ref_count(i0), 1);
     relay_stream_set_received_seq_num(s0, 1);
-    assert_eq!(relay_index_try_flush(i0), 1);
-    assert_eq!(relay_index_try_flush(i1), 0);
-    relay_index_put(i0);
-    relay_index_put(i1);
+    assert_eq!(relay_index_try_flush(i0), 0);
+    assert_eq!(relay_index_try_flush(i1), 1);
+    relay_stream_unlock(s0);
 
     let live = relay_connection_create(11, RELAY_VIEWER_COMMAND);
     assert_eq!(relay_connection_table_add(table, live), 0);

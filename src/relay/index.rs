@@ -49,16 +49,17 @@ pub enum Flush {
 }
 
 impl Index {
-    /// The index of `stream` for `net_seq_num`, with a new reference for the
-    /// caller; created (with a stream reference and a self reference) if
-    /// absent. If another thread created it first, that one is returned.
-    /// NULL when the stream is closed.
+    /// The index of `stream` for `net_seq_num`, created (with a stream
+    /// reference and a self reference) if absent. No reference is taken for
+    /// the caller: the index lives until its self reference is dropped, which
+    /// happens under the stream lock the caller holds. NULL when the stream
+    /// is closed.
     pub fn get_by_id_or_create(func: &str, stream: &Stream, net_seq_num: u64) -> *mut Index {
         let mut map = stream.indexes.lock();
         if let Some(p) = map.get(&net_seq_num) {
             // SAFETY: entries are removed under this lock by the index's
             // release, before it is retired.
-            if object::get(func, unsafe { p.get() }) {
+            if unsafe { p.get() }.self_ref.load(Ordering::Acquire) {
                 return p.0 as *mut Index;
             }
         }
@@ -71,9 +72,6 @@ impl Index {
             stream: Ptr::of(stream),
             self_ref: AtomicBool::new(true),
         });
-        // The caller's reference, on top of the self reference.
-        // SAFETY: just created, count 1.
-        object::get(func, unsafe { &*idx });
         map.insert(net_seq_num, Ptr(idx));
         idx
     }

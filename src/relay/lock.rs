@@ -124,6 +124,18 @@ impl ObjLock {
         true
     }
 
+    /// Hold the lock for the library's own use until the guard is dropped,
+    /// unless the calling thread already holds it (then the guard does
+    /// nothing). Not order-checked: the library takes it only where the
+    /// caller's order allows.
+    pub fn hold(&self) -> Hold<'_> {
+        if self.held_by_me() {
+            return Hold(None);
+        }
+        self.0.lock();
+        Hold(Some(self))
+    }
+
     /// Whether the calling thread holds this lock.
     pub fn held_by_me(&self) -> bool {
         let me = self as *const ObjLock;
@@ -135,5 +147,17 @@ impl ObjLock {
 impl Default for ObjLock {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Guard returned by [`ObjLock::hold`].
+pub struct Hold<'a>(Option<&'a ObjLock>);
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        if let Some(l) = self.0 {
+            // SAFETY: `hold` took the raw lock for this guard.
+            unsafe { l.0.unlock() };
+        }
     }
 }

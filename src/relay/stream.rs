@@ -116,10 +116,19 @@ impl Stream {
         // SAFETY: `s` is fully initialised, count 1, before it is published.
         let st = unsafe { &*s };
         {
-            // The closed check and the insertion are atomic with respect to
-            // `Session::close`, which sets the flag under this lock.
+            // The closed check and both insertions happen under the session's
+            // list lock: `Session::close` sets its flag under it, so a stream
+            // is either refused here or in the list it closes; and a refused
+            // duplicate was never visible to anyone, so it is simply freed.
             let mut list = session.streams.lock();
-            if session.is_closed() {
+            let refused = if session.is_closed() {
+                Some(CreateError::SessionClosed)
+            } else if STREAMS.insert(st).is_err() {
+                Some(CreateError::DuplicateHandle)
+            } else {
+                None
+            };
+            if let Some(e) = refused {
                 drop(list);
                 // SAFETY: never published; the trace reference taken above
                 // is returned.
@@ -127,16 +136,9 @@ impl Stream {
                     object::discard(s);
                     object::put(func, trace);
                 }
-                return Err(CreateError::SessionClosed);
+                return Err(e);
             }
             list.insert(Ptr(s));
-        }
-        if STREAMS.insert(st).is_err() {
-            // Already visible in the session's list: release it the normal
-            // way (leave the list, put the trace, free after a grace period).
-            // SAFETY: the creation reference, never handed out.
-            unsafe { object::put(func, st) };
-            return Err(CreateError::DuplicateHandle);
         }
         Ok(s)
     }
@@ -232,7 +234,13 @@ impl Stream {
             }
         }
         self.unlink();
-        Index::close_all(func, self);
+        {
+            // Index pointers handed out by `relay_index_get_by_id_or_create`
+            // are valid while their user holds the stream lock: self
+            // references are dropped under it.
+            let _lock = self.lock.hold();
+            Index::close_all(func, self);
+        }
         // SAFETY: the owner's reference, dropped once (guarded by `closed`).
         unsafe { object::put(func, self) };
         Close::Closed

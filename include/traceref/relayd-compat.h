@@ -1,0 +1,238 @@
+/*
+ * traceref/relayd-compat.h: the LTTng relay daemon's own function names for
+ * this library's relay model.
+ *
+ * Relay daemon code that included session.h, ctf-trace.h, stream.h, index.h,
+ * viewer-stream.h, viewer-session.h and connection.h includes this header
+ * instead and keeps its calls: session_get_by_id(id) becomes
+ * relay_session_get_by_id(id), stream_put(s) relay_stream_put(s), and so on.
+ * The structure names are already the originals' (struct relay_session,
+ * struct ctf_trace, struct relay_stream, struct relay_index,
+ * struct relay_viewer_stream, struct relay_viewer_session,
+ * struct relay_connection), and so are the relay_index_* functions and the
+ * connection types RELAY_DATA, RELAY_CONTROL, RELAY_VIEWER_COMMAND and
+ * RELAY_VIEWER_NOTIFICATION (macros with the originals' values; this header
+ * adds an `enum connection_type` for declarations that name it).
+ *
+ * Every name is a function-like macro with the original's parameters (those
+ * of the 2015 design: the six-argument session_create, the two-argument
+ * viewer_stream_create and viewer_session_attach): it expands only where it
+ * is called, so a variable or member of the same name is left alone. To take
+ * a function's address, use the relay_ name.
+ *
+ * THE SAME AS THE ORIGINALS (2015 design, with its later fixes)
+ *   - Creation returns the owner's reference (count 1). X_get() takes a
+ *     reference only while the count is not zero and says whether it did;
+ *     X_get_by_id() returns NULL for an absent object and for one whose count
+ *     already reached zero; X_put(NULL) does nothing.
+ *   - At zero an object leaves its tables, puts its references on its
+ *     containers and is freed after a grace period; traceref_reclaim_barrier()
+ *     waits for those frees (the originals' rcu_barrier()).
+ *   - session_close() marks the session closed, tries to close every stream
+ *     of its traces (a stream still waiting for announced data closes when it
+ *     arrives, or when the session is aborted: see try_stream_close below)
+ *     and puts the owner's reference.
+ *   - ctf_trace_get_by_path_or_create() returns a reference the caller puts;
+ *     a new trace holds its session. stream_create() takes a trace reference;
+ *     viewer_stream_create() a stream reference; viewer_session_attach() a
+ *     session reference, and returns 0, or -1 when the session is already
+ *     attached (later versions returned an enum lttng_viewer_attach_return_code
+ *     instead).
+ *
+ * WHERE THIS LIBRARY DIFFERS
+ *   Lifetimes only
+ *   - Only the objects' lives are kept: no file is created, written or
+ *     closed. stream_create() makes no directory or trace file, and
+ *     relay_index_try_flush() writes nothing. The originals' other functions
+ *     (relay_index_set_file, relay_index_set_data, relay_index_close_partial_fd,
+ *     relay_index_find_last, ctf_trace_close, stream_write, viewer_stream_rotate,
+ *     the print_* functions, ...) have no counterpart.
+ *   - The structures are opaque: fields are read and set through functions.
+ *     session->id: relay_session_get_id(); session->aborted:
+ *     relay_session_is_aborted(); trace->session: relay_ctf_trace_get_session();
+ *     stream->stream_handle: relay_stream_get_handle(); stream->trace:
+ *     relay_stream_get_trace(); stream->closed, ->published, ->is_metadata:
+ *     relay_stream_is_closed(), _is_published(), _is_metadata();
+ *     stream->last_net_seq_num: relay_stream_get_/set_last_net_seq_num();
+ *     the data received so far (stream->prev_seq):
+ *     relay_stream_set_received_seq_num(); vstream->stream:
+ *     relay_viewer_stream_get_stream(); conn->sock->fd:
+ *     relay_connection_get_sock(); conn->type: relay_connection_get_type();
+ *     conn->session: relay_connection_get_session(), set with
+ *     connection_set_session(), which takes a session reference of the
+ *     connection's (the 2015 code assigned the field and took none);
+ *     conn->viewer_session:
+ *     relay_connection_get_viewer_session(), set with
+ *     relay_connection_set_viewer_session(), after which the connection owns
+ *     (and at its end closes and destroys) the viewer session.
+ *   - Locks: the originals had no lock functions; callers wrote
+ *     pthread_mutex_lock(&session->lock) (likewise &trace->lock,
+ *     &stream->lock) and pthread_mutex_unlock(). Here they are
+ *     relay_session_lock()/relay_session_unlock(), relay_ctf_trace_lock()/
+ *     _unlock() and relay_stream_lock()/_unlock(), which return 0, 1 when
+ *     taken out of the session, trace, stream order (reported), or -1 (not
+ *     taken) when this thread already holds the lock. The stream's lock also
+ *     stands for its indexes' and viewer streams' (indexes have no lock of
+ *     their own). There is no reflock, and the other functions take no
+ *     caller-visible lock, except that session_close() must not be called
+ *     with the session's lock held. RCU read-side sections are
+ *     traceref_read_lock()/traceref_read_unlock(), and lookups do not need
+ *     one.
+ *
+ *   Closing, and the owners' references
+ *   - Every close refuses a second call and returns -1 without putting
+ *     anything: session_close(), stream_close(), try_stream_close(),
+ *     viewer_session_close(), relay_viewer_stream_close(),
+ *     relay_connection_close(). Return types that differ from the
+ *     originals: stream_close(), try_stream_close(), stream_publish(),
+ *     viewer_session_close() and connection_ht_add() return int (the
+ *     originals: void); relay_index_close_all() returns int (void);
+ *     viewer_session_is_attached() returns bool (int 1 or 0). Calls that
+ *     ignore the result compile and behave as before.
+ *   - try_stream_close() returns 0 when the stream closed now, 1 when the
+ *     close is pending (data up to last_net_seq_num has not all arrived), -1
+ *     for NULL or a closed stream. A pending close completes by itself, and
+ *     puts the owner's reference then, when
+ *     relay_stream_set_received_seq_num() reaches last_net_seq_num or the
+ *     session is aborted (session_abort()); the originals' data side called
+ *     try_stream_close() again. With no last_net_seq_num announced the
+ *     stream closes at once (the originals waited for the highest index
+ *     already received).
+ *   - stream_close() closes at once: the stream leaves the stream table and
+ *     its lists, its indexes drop their self references, the owner's
+ *     reference is put.
+ *   - stream_publish() returns -1 for a closed or an already published
+ *     stream. It needs no session lock (the originals' did).
+ *   - Drop an owner's reference only with its close: a stream's with
+ *     stream_close() or try_stream_close(), a viewer stream's with
+ *     relay_viewer_stream_close() or by viewer_session_close(), a
+ *     connection's with relay_connection_close() (the originals used
+ *     viewer_stream_put() and connection_put() for these two). A close that
+ *     comes later (a session, viewer session or connection table closing
+ *     what it still finds) would put that reference a second time.
+ *
+ *   Streams and indexes
+ *   - stream_create() copies path_name and channel_name: the caller keeps
+ *     and frees its strings (the originals took them over and freed them,
+ *     even on failure). It returns NULL for a handle already in use or a
+ *     closed session.
+ *   - relay_index_get_by_id_or_create() returns a reference of the
+ *     caller's, which it puts with relay_index_put() when done; the index
+ *     also holds its self reference (the originals returned the index
+ *     without a reference of the caller's). The stream's lock must be held,
+ *     as before.
+ *   - relay_index_try_flush() returns 1 when it flushed now (putting the
+ *     self reference), 0 when not ready, -1 for NULL or an index already
+ *     flushed or closed: the originals returned 0 when flushed and a
+ *     positive value when not. An index is ready once the stream's data up
+ *     to its net_seq_num has arrived (relay_stream_set_received_seq_num()),
+ *     not when both its control and data parts were set.
+ *
+ *   Viewers
+ *   - viewer_stream_create(stream, seek) takes the seek as a number (an
+ *     enum lttng_viewer_seek converts) and stores it. It returns NULL when
+ *     the handle already has a viewer stream.
+ *   - viewer_session_detach() is public here (the originals' was static).
+ *     viewer_session_close() closes the viewer streams of every attached
+ *     session (putting their owner references) and detaches the sessions;
+ *     after it, attaching to that viewer session is refused.
+ *   - viewer_session_destroy() closes the viewer session first if needed and
+ *     frees it after a grace period (the originals freed it at once). Do
+ *     not destroy a viewer session given to a connection: the connection
+ *     does.
+ *
+ *   Connections
+ *   - connection_create(sock, type) takes the socket's file descriptor, not
+ *     a struct lttcomm_sock *, and never closes it (the originals' connection
+ *     destroyed its socket at its end). It returns NULL for a negative
+ *     descriptor or an unknown type.
+ *   - A connection table is a struct relay_connection_table *, made with
+ *     relay_connection_table_create() and freed with
+ *     relay_connection_table_destroy() (which closes the connections still
+ *     in it), where the originals used a struct lttng_ht *.
+ *     connection_ht_add() returns 0, or -1 for a connection already in a
+ *     table or closed, or a socket already in the table.
+ *   - As in the originals, the final put of a control connection closes its
+ *     session (then puts the connection's session reference), and that of a
+ *     live connection closes and destroys its viewer session.
+ *
+ *   Misuse
+ *   - A put on a count of zero, a second close or a pointer of the wrong
+ *     kind prints one line on stderr and changes nothing (the originals
+ *     asserted, or freed twice).
+ */
+
+#ifndef TRACEREF_RELAYD_COMPAT_H
+#define TRACEREF_RELAYD_COMPAT_H
+
+/* Relative to this file: include/ in the source tree, <prefix>/include
+ * once installed. */
+#include "../traceref.h"
+
+/* The originals' connection type; its values are RELAY_CONNECTION_UNKNOWN,
+ * RELAY_DATA, RELAY_CONTROL, RELAY_VIEWER_COMMAND and
+ * RELAY_VIEWER_NOTIFICATION, macros of traceref.h. */
+enum connection_type {
+	TRACEREF_COMPAT_CONNECTION_TYPE_FIRST_ = RELAY_CONNECTION_UNKNOWN,
+	TRACEREF_COMPAT_CONNECTION_TYPE_LAST_ = RELAY_VIEWER_NOTIFICATION
+};
+
+/* Sessions (session.h). */
+#define session_create(session_name, hostname, live_timer, snapshot, major, minor) \
+	relay_session_create(session_name, hostname, live_timer, snapshot, major, minor)
+#define session_get_by_id(id) relay_session_get_by_id(id)
+#define session_get(session) relay_session_get(session)
+#define session_put(session) relay_session_put(session)
+#define session_close(session) relay_session_close(session)
+#define session_abort(session) relay_session_abort(session)
+
+/* Ctf-traces (ctf-trace.h). */
+#define ctf_trace_get_by_path_or_create(session, path_name) \
+	relay_ctf_trace_get_by_path_or_create(session, path_name)
+#define ctf_trace_get(trace) relay_ctf_trace_get(trace)
+#define ctf_trace_put(trace) relay_ctf_trace_put(trace)
+#define ctf_trace_get_viewer_metadata_stream(trace) \
+	relay_ctf_trace_get_viewer_metadata_stream(trace)
+
+/* Streams (stream.h). */
+#define stream_create(trace, stream_handle, path_name, channel_name, tracefile_size, \
+		      tracefile_count)                                                    \
+	relay_stream_create(trace, stream_handle, path_name, channel_name, tracefile_size, \
+			    tracefile_count)
+#define stream_get_by_id(stream_id) relay_stream_get_by_id(stream_id)
+#define stream_get(stream) relay_stream_get(stream)
+#define stream_put(stream) relay_stream_put(stream)
+#define stream_publish(stream) relay_stream_publish(stream)
+#define stream_close(stream) relay_stream_close(stream)
+#define try_stream_close(stream) relay_stream_try_close(stream)
+
+/* Indexes (index.h): relay_index_get_by_id_or_create, relay_index_get,
+ * relay_index_put, relay_index_try_flush and relay_index_close_all already
+ * have the originals' names. */
+
+/* Viewer streams (viewer-stream.h). */
+#define viewer_stream_create(stream, seek_t) relay_viewer_stream_create(stream, seek_t)
+#define viewer_stream_get_by_id(id) relay_viewer_stream_get_by_id(id)
+#define viewer_stream_get(vstream) relay_viewer_stream_get(vstream)
+#define viewer_stream_put(vstream) relay_viewer_stream_put(vstream)
+
+/* Viewer sessions (viewer-session.h). */
+#define viewer_session_create() relay_viewer_session_create()
+#define viewer_session_attach(vsession, session) relay_viewer_session_attach(vsession, session)
+#define viewer_session_detach(vsession, session) relay_viewer_session_detach(vsession, session)
+#define viewer_session_is_attached(vsession, session) \
+	relay_viewer_session_is_attached(vsession, session)
+#define viewer_session_close(vsession) relay_viewer_session_close(vsession)
+#define viewer_session_destroy(vsession) relay_viewer_session_destroy(vsession)
+
+/* Connections (connection.h). */
+#define connection_create(sock, type) relay_connection_create(sock, type)
+#define connection_get_by_sock(relay_connections_ht, sock) \
+	relay_connection_get_by_sock(relay_connections_ht, sock)
+#define connection_get(connection) relay_connection_get(connection)
+#define connection_put(connection) relay_connection_put(connection)
+#define connection_ht_add(relay_connections_ht, conn) \
+	relay_connection_table_add(relay_connections_ht, conn)
+#define connection_set_session(conn, session) relay_connection_set_session(conn, session)
+
+#endif /* TRACEREF_RELAYD_COMPAT_H */
