@@ -9,20 +9,23 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "test.sh: cargo not found: install a Rust toolchain (https://rustup.rs)" >&2
     exit 1
 fi
-if ! command -v cmake >/dev/null 2>&1; then
+# What the C tests and the benchmark's smoke run need beyond cargo.
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists liburcu-memb liburcu-cds 2>/dev/null || missing+=(liburcu-dev)
+if ((${#missing[@]})); then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> cmake is missing: apt-get install -y cmake"
+        echo "==> installing ${missing[*]} (apt-get)"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
     else
-        echo "test.sh: cmake is not installed; the C tests need it." >&2
-        echo "test.sh: install it with: apt-get install -y cmake" >&2
+        echo "test.sh: missing ${missing[*]}; install with: apt-get install -y ${missing[*]}" >&2
         exit 1
     fi
-fi
-if ! command -v ctest >/dev/null 2>&1; then
-    echo "test.sh: ctest is not installed (it comes with cmake): apt-get install -y cmake" >&2
-    exit 1
 fi
 
 echo "==> cargo test --release"

@@ -38,6 +38,21 @@
  *     session reference, and returns 0, or -1 when the session is already
  *     attached (later versions returned an enum lttng_viewer_attach_return_code
  *     instead).
+ *   - relay_index_get_by_id_or_create() takes no reference for the caller:
+ *     a new index has count 1, its self reference, and holds a stream
+ *     reference; asked again for the same net_seq_num before it is flushed,
+ *     it returns the same index. The pointer stays valid while the caller
+ *     holds the stream's lock, under which the self reference is dropped
+ *     (by relay_index_try_flush(), relay_index_close_all() or the stream's
+ *     close). A caller that keeps the index past the lock takes
+ *     relay_index_get() and later relay_index_put(); it must not put the
+ *     pointer relay_index_get_by_id_or_create() returned (that would drop
+ *     the self reference).
+ *   - relay_index_try_flush() returns 0 when it flushed now (putting the
+ *     self reference: the index is then freed after a grace period unless
+ *     someone holds a reference from relay_index_get()), a positive value
+ *     (1) when no flush was done (not ready yet, or already flushed), and
+ *     -1 for NULL.
  *
  * WHERE THIS LIBRARY DIFFERS
  *   Lifetimes only
@@ -116,17 +131,11 @@
  *     and frees its strings (the originals took them over and freed them,
  *     even on failure). It returns NULL for a handle already in use or a
  *     closed session.
- *   - relay_index_get_by_id_or_create() returns a reference of the
- *     caller's, which it puts with relay_index_put() when done; the index
- *     also holds its self reference (the originals returned the index
- *     without a reference of the caller's). The stream's lock must be held,
- *     as before.
- *   - relay_index_try_flush() returns 1 when it flushed now (putting the
- *     self reference), 0 when not ready, -1 for NULL or an index already
- *     flushed or closed: the originals returned 0 when flushed and a
- *     positive value when not. An index is ready once the stream's data up
- *     to its net_seq_num has arrived (relay_stream_set_received_seq_num()),
- *     not when both its control and data parts were set.
+ *   - The index functions take references and return values as the
+ *     originals did (see above). What differs is when an index is ready to
+ *     flush: once the stream's data up to its net_seq_num has arrived
+ *     (relay_stream_set_received_seq_num()), not when both its control and
+ *     data parts were set.
  *
  *   Viewers
  *   - viewer_stream_create(stream, seek) takes the seek as a number (an

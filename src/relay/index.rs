@@ -88,6 +88,10 @@ impl Index {
                 Flush::AlreadyFlushed
             };
         }
+        // Under the stream lock (unless the caller holds it), so that an
+        // index borrowed by a thread holding that lock stays valid.
+        // SAFETY: the stream reference is held.
+        let _lock = unsafe { self.stream.get() }.lock.hold();
         if self.drop_self_ref(func) {
             Flush::Flushed
         } else {

@@ -1,0 +1,6 @@
+# C tests of the relay daemon object model (included from CMakeLists.txt).
+traceref_add_c_test(relay_lifecycle unit/relay_lifecycle.c)
+traceref_add_c_test(relay_hierarchy unit/relay_hierarchy.c)
+traceref_add_c_test(relay_stress unit/relay_stress.c)
+traceref_add_c_test(relay_bad_input unit/relay_bad_input.c)
+traceref_add_c_test(relay_lock_order unit/relay_lock_order.c)
