@@ -13,7 +13,11 @@
  * Build and run: scripts/demo.sh
  */
 
+#define _POSIX_C_SOURCE 200809L
+
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "traceref.h"
 
@@ -22,6 +26,26 @@ static struct bt_ctf_stream_class *sc1, *sc2;
 static struct bt_ctf_event_class *ec1, *ec2, *ec3;
 static size_t census_start;
 static int step = -1; /* row 0 is the construction; 1 to 10 are the document's steps */
+static const char *picture_dir; /* argv[1]: where to write one DOT file per step */
+
+/* With a picture directory, draw the tree as it is now into step-NN.dot. */
+static void picture(void)
+{
+	char path[4096];
+	int fd;
+
+	if (!picture_dir)
+		return;
+	snprintf(path, sizeof(path), "%s/step-%02d.dot", picture_dir, step);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		perror(path);
+		return;
+	}
+	if (traceref_dump_dot(tc1, fd) != 0)
+		fprintf(stderr, "walkthrough: could not draw step %d\n", step);
+	close(fd);
+}
 
 static void header(void)
 {
@@ -40,6 +64,7 @@ static void row(const char *what)
 	       bt_object_get_ref_count(sc2), bt_object_get_ref_count(ec1),
 	       bt_object_get_ref_count(ec2), bt_object_get_ref_count(ec3),
 	       traceref_live_objects() - census_start);
+	picture();
 }
 
 /* The last row: the objects are gone, their counts cannot be read. */
@@ -54,13 +79,14 @@ static void note(const char *text)
 	printf("     %s\n", text);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct bt_ctf_trace *user_a_tc;
 	struct bt_ctf_stream_class *user_a_sc, *user_b_sc;
 	struct bt_ctf_event_class *user_a_ec, *user_c_ec;
 
 	census_start = traceref_live_objects();
+	picture_dir = argc > 1 ? argv[1] : NULL;
 
 	printf("Babeltrace reference counting: the walkthrough\n\n");
 	printf("Building TC1 { SC1 { EC1, EC2 }, SC2 { EC3 } }, then putting every\n");

@@ -30,6 +30,19 @@ mkdir -p build/examples
     -L "$root/target/release" -ltraceref \
     -Wl,-rpath,"$root/target/release"
 
-echo "==> build/examples/walkthrough"
+echo "==> build/examples/walkthrough build/pictures"
 echo
-./build/examples/walkthrough
+rm -rf build/pictures
+mkdir -p build/pictures
+./build/examples/walkthrough build/pictures
+
+# One picture per step: DOT files always, SVG when graphviz is installed.
+echo
+if command -v dot >/dev/null 2>&1; then
+    for f in build/pictures/*.dot; do
+        dot -Tsvg "$f" -o "${f%.dot}.svg"
+    done
+    echo "pictures of each step: build/pictures/step-NN.svg"
+else
+    echo "pictures of each step: build/pictures/step-NN.dot (install graphviz to render them)"
+fi

@@ -57,21 +57,28 @@ thread_local! {
 /// counted reference to it remains. `free` frees it exactly once.
 pub unsafe fn retire(ptr: *mut (), free: unsafe fn(*mut ())) {
     let s = STRIPE.try_with(|s| *s).unwrap_or(0);
-    let batch = {
+    let (batch, seq) = {
         let mut list = PENDING[s].0.lock();
         list.push(Retired { ptr, free });
         if list.len() < BATCH {
             return;
         }
-        std::mem::take(&mut *list)
+        take(&mut list)
     };
-    submit(batch);
+    submit(batch, seq);
 }
 
-/// Hand a batch to crossbeam-epoch; returns its sequence number.
-fn submit(batch: Vec<Retired>) -> u64 {
+/// Take a stripe's pending objects as a batch and register its number as
+/// outstanding, both under the stripe's lock: a barrier that visits the
+/// stripe afterwards waits for that batch.
+fn take(list: &mut Vec<Retired>) -> (Vec<Retired>, u64) {
     let seq = NEXT_BATCH.fetch_add(1, Ordering::Relaxed);
     OUTSTANDING.lock().insert(seq);
+    (std::mem::take(list), seq)
+}
+
+/// Hand a registered batch to crossbeam-epoch.
+fn submit(batch: Vec<Retired>, seq: u64) {
     let guard = epoch::pin();
     let work = move || {
         for r in batch {
@@ -86,7 +93,6 @@ fn submit(batch: Vec<Retired>) -> u64 {
     // has unpinned, which is the grace period those objects need.
     unsafe { guard.defer_unchecked(work) };
     guard.flush();
-    seq
 }
 
 /// Whether the calling thread is inside an explicit read-side section.
@@ -130,9 +136,12 @@ pub fn barrier() -> bool {
         return false;
     }
     for s in PENDING.iter() {
-        let batch = std::mem::take(&mut *s.0.lock());
-        if !batch.is_empty() {
-            submit(batch);
+        let taken = {
+            let mut list = s.0.lock();
+            (!list.is_empty()).then(|| take(&mut list))
+        };
+        if let Some((batch, seq)) = taken {
+            submit(batch, seq);
         }
     }
     let upto = NEXT_BATCH.load(Ordering::Relaxed);

@@ -10,7 +10,7 @@ use crate::core::hash::FastSet;
 use crate::core::kind::Kind;
 use parking_lot::Mutex;
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -24,9 +24,10 @@ pub struct CtfTrace {
     pub lock: ObjLock,
     /// Published streams (no counted references).
     pub(crate) streams: Mutex<FastSet<Ptr<Stream>>>,
-    /// The metadata viewer stream, without a reference: cleared by that
-    /// viewer stream's release.
-    pub(crate) viewer_metadata: AtomicPtr<ViewerStream>,
+    /// The metadata viewer stream, without a reference: set by its creation
+    /// only while its count is not zero, cleared by its release, both under
+    /// this lock.
+    pub(crate) viewer_metadata: Mutex<Option<Ptr<ViewerStream>>>,
 }
 
 impl RelayObject for CtfTrace {
@@ -91,7 +92,7 @@ impl CtfTrace {
             session: Ptr::of(session),
             lock: ObjLock::new(),
             streams: Mutex::new(FastSet::default()),
-            viewer_metadata: AtomicPtr::new(std::ptr::null_mut()),
+            viewer_metadata: Mutex::new(None),
         });
         traces.insert(path.to_owned(), Ptr(t));
         Ok(t)
@@ -99,12 +100,11 @@ impl CtfTrace {
 
     /// A new reference on the metadata viewer stream, if there is one alive.
     pub fn viewer_metadata_stream(&self, func: &str) -> *mut ViewerStream {
-        let _guard = crossbeam_epoch::pin();
-        let v = self.viewer_metadata.load(Ordering::Acquire);
-        // SAFETY: the viewer stream clears this pointer in its release before
-        // it is retired, and we are pinned, so the memory is valid.
-        match unsafe { v.as_ref() } {
-            Some(vs) if object::get(func, vs) => v,
+        let slot = self.viewer_metadata.lock();
+        match *slot {
+            // SAFETY: the viewer stream clears this slot, under its lock, in
+            // its release, before it is retired.
+            Some(v) if object::get(func, unsafe { v.get() }) => v.0 as *mut ViewerStream,
             _ => std::ptr::null_mut(),
         }
     }

@@ -46,13 +46,12 @@ impl RelayObject for ViewerStream {
         // stream holds its trace.
         let stream = unsafe { self.stream.get() };
         let trace = unsafe { stream.trace.get() };
-        let me = self as *const ViewerStream as *mut ViewerStream;
-        let _ = trace.viewer_metadata.compare_exchange(
-            me,
-            std::ptr::null_mut(),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        {
+            let mut slot = trace.viewer_metadata.lock();
+            if *slot == Some(Ptr::of(self)) {
+                *slot = None;
+            }
+        }
         // SAFETY: the reference taken at creation, dropped once.
         unsafe { object::put("relay_viewer_stream_put", stream) };
     }
@@ -84,6 +83,10 @@ impl ViewerStream {
             seek,
             owned: AtomicBool::new(true),
         });
+        // Pinned from publication on: another thread may find, close and
+        // release the new viewer stream at once, and its memory must stay
+        // valid until this function is done with it.
+        let _guard = crossbeam_epoch::pin();
         // SAFETY: fully initialised (count 1) before it is published.
         let vs = unsafe { &*v };
         if VIEWER_STREAMS.insert(vs).is_err() {
@@ -97,7 +100,13 @@ impl ViewerStream {
         if stream.is_metadata {
             // SAFETY: the stream holds its trace.
             let trace = unsafe { stream.trace.get() };
-            trace.viewer_metadata.store(v, Ordering::Release);
+            let mut slot = trace.viewer_metadata.lock();
+            // Another thread may already have closed and released it (its
+            // release clears the slot under this lock, after the count
+            // reached zero): then it must not be recorded.
+            if vs.head().count() != 0 {
+                *slot = Some(Ptr(v));
+            }
         }
         Ok(v)
     }
