@@ -119,9 +119,13 @@ unsafe fn describe(p: *const ()) -> String {
 /// # Safety
 /// `p` must be non-null and point to readable memory at least as large as
 /// the tag (true for any pointer a C caller obtained from this library).
+#[inline(always)]
 pub unsafe fn checked<'a>(func: &str, p: *const BtObject) -> Option<&'a BtObject> {
     // SAFETY: per the contract, the tag word is readable.
     let obj = unsafe { &*p };
+    if obj.tag.is_bt() {
+        return Some(obj);
+    }
     match obj.tag.read() {
         TagCheck::Ok(k) if k.is_bt() => Some(obj),
         TagCheck::Ok(k) => {
@@ -140,6 +144,7 @@ pub unsafe fn checked<'a>(func: &str, p: *const BtObject) -> Option<&'a BtObject
 }
 
 /// `bt_get`: take a reference; at 0→1, take the reference on the parent.
+#[inline(always)]
 pub fn get(func: &str, obj: &BtObject) {
     if obj.is_static() {
         return;
@@ -191,6 +196,7 @@ pub fn get(func: &str, obj: &BtObject) {
 ///
 /// # Safety
 /// The caller owns the reference it drops, so the tree is alive on entry.
+#[inline(always)]
 pub unsafe fn put(func: &str, obj: &BtObject) {
     if obj.is_static() {
         return;

@@ -101,6 +101,14 @@ impl Tag {
         Tag(AtomicU32::new(kind as u32))
     }
 
+    /// Whether the tag is one of the Babeltrace model's kinds (the hot path
+    /// of `bt_get`/`bt_put`: one load, two comparisons).
+    #[inline]
+    pub fn is_bt(&self) -> bool {
+        let v = self.0.load(Ordering::Relaxed);
+        (Kind::BtObject as u32..=Kind::CtfEventClass as u32).contains(&v)
+    }
+
     #[inline]
     pub fn read(&self) -> TagCheck {
         let v = self.0.load(Ordering::Relaxed);

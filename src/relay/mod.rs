@@ -69,6 +69,7 @@ pub static VIEWER_STREAMS: Table<viewer::ViewerStream> = Table::new();
 
 /// Look `id` up in `table` and take a reference, inside a read-side section.
 /// NULL when absent or when the object's count is already zero.
+#[inline]
 pub fn get_by_id<T: RelayObject + Keyed>(func: &str, table: &Table<T>, id: u64) -> *mut T {
     let guard = crossbeam_epoch::pin();
     match table.lookup(id, &guard) {

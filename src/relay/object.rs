@@ -134,6 +134,7 @@ pub unsafe fn discard<T: RelayObject>(p: *mut T) {
 ///
 /// # Safety
 /// `p` is non-null and its tag word is readable.
+#[inline(always)]
 pub unsafe fn checked<'a, T: RelayObject>(func: &str, p: *const c_void) -> Option<&'a T> {
     // SAFETY: every relay object starts with its `Head`, which starts with
     // the tag; per the contract the word is readable.
@@ -162,7 +163,7 @@ pub unsafe fn checked<'a, T: RelayObject>(func: &str, p: *const c_void) -> Optio
 }
 
 /// Take a reference unless the count is zero.
-#[inline]
+#[inline(always)]
 pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
     match o.head().count.inc_not_zero() {
         Some(Inc::Up(old)) => {
@@ -203,7 +204,7 @@ pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
 ///
 /// # Safety
 /// `o` comes from [`create`] and the caller owns the reference it drops.
-#[inline]
+#[inline(always)]
 pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
     match o.head().count.dec() {
         Dec::Down(old) => {
