@@ -21,10 +21,10 @@ use crate::core::census;
 use crate::core::diag::{misuse, trace_ref};
 use crate::core::kind::{Kind, Tag, TagCheck};
 use crate::core::refcount::{Dec, Inc, RefCount};
+use crate::core::sync::{AtomicPtr, Ordering};
 use parking_lot::Mutex;
 use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Release function of an object: frees that object's own memory only.
 pub type ReleaseFn = unsafe extern "C" fn(obj: *mut crate::ffi::bt::bt_object);

@@ -61,10 +61,20 @@ pub fn debug(func: &str, what: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Run `f` out of line: diagnostics are kept off the hot paths (the
+/// formatting set-up would otherwise be hoisted into them).
+#[cold]
+#[inline(never)]
+pub fn out_of_line<F: FnOnce()>(f: F) {
+    f()
+}
+
 /// Report a misuse with `format!`-style arguments.
 macro_rules! misuse {
     ($func:expr, $($arg:tt)*) => {
-        $crate::core::diag::report($func, format_args!($($arg)*))
+        $crate::core::diag::out_of_line(|| {
+            $crate::core::diag::report($func, format_args!($($arg)*))
+        })
     };
 }
 
@@ -72,7 +82,9 @@ macro_rules! misuse {
 macro_rules! trace_ref {
     ($func:expr, $($arg:tt)*) => {
         if $crate::core::diag::debug_enabled() {
-            $crate::core::diag::debug($func, format_args!($($arg)*))
+            $crate::core::diag::out_of_line(|| {
+                $crate::core::diag::debug($func, format_args!($($arg)*))
+            })
         }
     };
 }

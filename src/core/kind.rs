@@ -65,6 +65,11 @@ impl Kind {
         ALL.iter().copied().find(|k| *k as u32 == tag)
     }
 
+    #[cfg(test)]
+    fn all_indexes_distinct() -> bool {
+        ALL.iter().enumerate().all(|(i, k)| k.index() == i)
+    }
+
     /// Whether this kind belongs to the Babeltrace model.
     pub const fn is_bt(self) -> bool {
         matches!(
@@ -74,8 +79,15 @@ impl Kind {
     }
 
     /// Index into per-kind tables.
+    #[inline]
     pub fn index(self) -> usize {
-        ALL.iter().position(|k| *k == self).unwrap_or(0)
+        // The low half of each tag numbers the kinds of its model from 1.
+        let n = (self as u32 & 0xFFFF) as usize - 1;
+        if self.is_bt() {
+            n
+        } else {
+            4 + n
+        }
     }
 }
 
@@ -134,5 +146,13 @@ impl Tag {
 
     pub fn mark_reclaimed(&self) {
         self.0.store(RECLAIMED, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn index_is_position_in_all() {
+        assert!(super::Kind::all_indexes_distinct());
     }
 }

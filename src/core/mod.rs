@@ -8,4 +8,5 @@ pub mod diag;
 pub mod kind;
 pub mod reclaim;
 pub mod refcount;
+pub mod sync;
 pub mod table;

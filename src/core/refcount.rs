@@ -20,7 +20,7 @@
 //! the decrement that reaches zero is followed by an acquire fence so that the
 //! releasing thread sees every write made under the references just dropped.
 
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use super::sync::{const_fn, fence, AtomicU32, Ordering};
 
 /// Largest count that still moves.
 pub(crate) const MAX: u32 = 0x7FFF_FFFF;
@@ -70,8 +70,10 @@ pub enum Parked {
 pub struct RefCount(AtomicU32);
 
 impl RefCount {
-    pub const fn new(n: u32) -> Self {
-        RefCount(AtomicU32::new(n))
+    const_fn! {
+        pub fn new(n: u32) -> Self {
+            RefCount(AtomicU32::new(n))
+        }
     }
 
     /// The current value, for diagnostics and tests. Parked counts read as
@@ -149,29 +151,25 @@ impl RefCount {
         }
     }
 
-    /// Decrement. A count of zero is left alone (`Underflow`); a parked count
-    /// is left alone (`Parked`).
+    /// Decrement: one `fetch_sub`, as `refcount_t` does. A put on a count of
+    /// zero is undone at once and reported (`Underflow`); a parked count is
+    /// put back (`Parked`). Only a racing misuse (a get on an object whose
+    /// count is wrongly being put from zero) can leave it parked instead:
+    /// then it is never released, and nothing is freed twice.
     #[inline]
     pub fn dec(&self) -> Dec {
-        let mut cur = self.0.load(Ordering::Relaxed);
-        loop {
-            if cur == 0 {
-                return Dec::Underflow;
-            }
-            if cur & PARKED_BIT != 0 {
-                return Dec::Parked;
-            }
-            match self
-                .0
-                .compare_exchange_weak(cur, cur - 1, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(1) => {
-                    fence(Ordering::Acquire);
-                    return Dec::ToZero;
-                }
-                Ok(old) => return Dec::Down(old),
-                Err(v) => cur = v,
-            }
+        let old = self.0.fetch_sub(1, Ordering::Release);
+        if old == 1 {
+            fence(Ordering::Acquire);
+            Dec::ToZero
+        } else if old != 0 && old <= MAX {
+            Dec::Down(old)
+        } else if old == 0 {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Dec::Underflow
+        } else {
+            self.repark(old);
+            Dec::Parked
         }
     }
 

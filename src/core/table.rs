@@ -11,10 +11,10 @@
 //! a grace period. Objects are never freed by the table: the table only
 //! forgets them, and the object's owner retires it (see `reclaim`).
 
+use super::sync::{const_fn, AtomicPtr, AtomicU64, Ordering};
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 use parking_lot::Mutex;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 /// An object that can live in a [`Table`]: its key never changes.
 pub trait Keyed {
@@ -78,10 +78,12 @@ unsafe impl<T: Sync> Send for Table<T> {}
 pub struct Duplicate;
 
 impl<T: Keyed + 'static> Table<T> {
-    pub const fn new() -> Self {
-        Table {
-            slots: Atomic::null(),
-            writer: Mutex::new(Counts { live: 0, dead: 0 }),
+    const_fn! {
+        pub fn new() -> Self {
+            Table {
+                slots: Atomic::null(),
+                writer: Mutex::new(Counts { live: 0, dead: 0 }),
+            }
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Stream {
     published: AtomicBool,
     closed: AtomicBool,
     close_requested: AtomicBool,
+    /// Set by the first `unlink` (close or release): later ones do nothing.
+    unlinked: AtomicBool,
     last_net_seq_num: AtomicU64,
     received_seq_num: AtomicU64,
     pub lock: ObjLock,
@@ -108,6 +110,7 @@ impl Stream {
             published: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             close_requested: AtomicBool::new(false),
+            unlinked: AtomicBool::new(false),
             last_net_seq_num: AtomicU64::new(SEQ_UNSET),
             received_seq_num: AtomicU64::new(SEQ_UNSET),
             lock: ObjLock::new(),
@@ -247,8 +250,11 @@ impl Stream {
     }
 
     /// Leave the stream table, the trace's published list and the session's
-    /// list. Idempotent.
+    /// list. Only the first call does anything.
     fn unlink(&self) {
+        if self.unlinked.swap(true, Ordering::AcqRel) {
+            return;
+        }
         STREAMS.remove(self);
         // SAFETY: the trace reference is held.
         let trace = unsafe { self.trace.get() };
