@@ -151,25 +151,31 @@ impl RefCount {
         }
     }
 
-    /// Decrement: one `fetch_sub`, as `refcount_t` does. A put on a count of
-    /// zero is undone at once and reported (`Underflow`); a parked count is
-    /// put back (`Parked`). Only a racing misuse (a get on an object whose
-    /// count is wrongly being put from zero) can leave it parked instead:
-    /// then it is never released, and nothing is freed twice.
+    /// Decrement. A count of zero is left alone (`Underflow`); a parked count
+    /// is left alone (`Parked`). A compare-and-swap rather than a
+    /// `fetch_sub`: a put on zero (a double put) must never make the count
+    /// look non-zero, even for an instant, to a getter racing it.
     #[inline]
     pub fn dec(&self) -> Dec {
-        let old = self.0.fetch_sub(1, Ordering::Release);
-        if old == 1 {
-            fence(Ordering::Acquire);
-            Dec::ToZero
-        } else if old != 0 && old <= MAX {
-            Dec::Down(old)
-        } else if old == 0 {
-            self.0.fetch_add(1, Ordering::Relaxed);
-            Dec::Underflow
-        } else {
-            self.repark(old);
-            Dec::Parked
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            if cur == 0 {
+                return Dec::Underflow;
+            }
+            if cur & PARKED_BIT != 0 {
+                return Dec::Parked;
+            }
+            match self
+                .0
+                .compare_exchange_weak(cur, cur - 1, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(1) => {
+                    fence(Ordering::Acquire);
+                    return Dec::ToZero;
+                }
+                Ok(old) => return Dec::Down(old),
+                Err(v) => cur = v,
+            }
         }
     }
 

@@ -1,0 +1,4 @@
+//! The library's Babeltrace object, unchanged.
+
+#[path = "../../../src/bt/object.rs"]
+pub mod object;

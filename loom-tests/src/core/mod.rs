@@ -1,0 +1,13 @@
+//! The library's `core`: the real counter, tags and table; loom's atomics in
+//! `sync`; stubs for the census and the diagnostics.
+
+pub mod census;
+#[macro_use]
+pub mod diag;
+#[path = "../../../src/core/kind.rs"]
+pub mod kind;
+#[path = "../../../src/core/refcount.rs"]
+pub mod refcount;
+pub mod sync;
+#[path = "../../../src/core/table.rs"]
+pub mod table;
