@@ -511,16 +511,7 @@ pub extern "C" fn relay_sessions_for_each(
             misuse!(F, "visit is NULL");
             return -1;
         };
-        let mut all: Vec<Ptr<Session>> = Vec::new();
-        {
-            let guard = crossbeam_epoch::pin();
-            model::SESSIONS.for_each(&guard, |s| {
-                if object::get(F, s) {
-                    all.push(Ptr::of(s));
-                }
-            });
-        }
-        visit_all(F, all, |p| {
+        visit_all(F, model::table_snapshot(F, &model::SESSIONS), |p| {
             // SAFETY: the visitor is a C function given by the caller.
             unsafe { visit(p.0 as *mut relay_session, data) }
         })

@@ -227,16 +227,7 @@ impl ConnectionTable {
         // SAFETY: per the contract.
         let t = unsafe { &*p };
         t.destroyed.store(true, Ordering::Release);
-        let mut members = Vec::new();
-        {
-            let guard = crossbeam_epoch::pin();
-            t.table.for_each(&guard, |c| {
-                if object::get(func, c) {
-                    members.push(super::Ptr::of(c));
-                }
-            });
-        }
-        for c in members {
+        for c in super::table_snapshot(func, &t.table) {
             // SAFETY: a reference was taken above.
             let conn = unsafe { c.get() };
             // Close the connections this table still holds; one whose field

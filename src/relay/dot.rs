@@ -41,30 +41,10 @@ pub fn registry(table: Option<&ConnectionTable>) -> String {
     let mut out = String::from(
         "digraph relay {\n  rankdir=BT;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
-    let mut held_sessions: Vec<Ptr<Session>> = Vec::new();
+    let held_sessions: Vec<Ptr<Session>> = super::table_snapshot(F, &SESSIONS);
+    let held_vstreams: Vec<Ptr<ViewerStream>> = super::table_snapshot(F, &VIEWER_STREAMS);
+    let conns = table.map_or_else(Vec::new, |t| super::table_snapshot(F, &t.table));
     let mut held_streams: Vec<Ptr<Stream>> = Vec::new();
-    let mut held_vstreams: Vec<Ptr<ViewerStream>> = Vec::new();
-    let mut conns = Vec::new();
-    {
-        let guard = crossbeam_epoch::pin();
-        SESSIONS.for_each(&guard, |s| {
-            if object::get(F, s) {
-                held_sessions.push(Ptr::of(s));
-            }
-        });
-        VIEWER_STREAMS.for_each(&guard, |v| {
-            if object::get(F, v) {
-                held_vstreams.push(Ptr::of(v));
-            }
-        });
-        if let Some(t) = table {
-            t.table.for_each(&guard, |c| {
-                if object::get(F, c) {
-                    conns.push(Ptr::of(c));
-                }
-            });
-        }
-    }
     let mut seen_streams: FastSet<Ptr<Stream>> = FastSet::default();
     for s in &held_sessions {
         // SAFETY: a reference was taken above.

@@ -78,6 +78,20 @@ pub fn get_by_id<T: RelayObject + Keyed>(func: &str, table: &Table<T>, id: u64) 
     }
 }
 
+/// Take references on every object of `table` whose count is not zero,
+/// inside one read-side section, so that callers can visit them afterwards
+/// without pinning (each entry carries a reference to put).
+pub fn table_snapshot<T: RelayObject + Keyed>(func: &str, table: &Table<T>) -> Vec<Ptr<T>> {
+    let mut all = Vec::new();
+    let guard = crossbeam_epoch::pin();
+    table.for_each(&guard, |o| {
+        if object::get(func, o) {
+            all.push(Ptr::of(o));
+        }
+    });
+    all
+}
+
 /// Take references on the live members of `list` (under its lock), so that
 /// callers can visit them without holding it.
 pub fn snapshot<'a, T: RelayObject, I: IntoIterator<Item = &'a Ptr<T>>>(

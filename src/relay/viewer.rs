@@ -234,16 +234,7 @@ impl ViewerSession {
             std::mem::take(&mut *list)
         };
         if !sessions.is_empty() {
-            let mut all = Vec::new();
-            {
-                let guard = crossbeam_epoch::pin();
-                VIEWER_STREAMS.for_each(&guard, |v| {
-                    if object::get(func, v) {
-                        all.push(Ptr::of(v));
-                    }
-                });
-            }
-            for v in all {
+            for v in super::table_snapshot(func, &VIEWER_STREAMS) {
                 // SAFETY: a reference was taken above.
                 let vs = unsafe { v.get() };
                 if sessions.iter().any(|s| std::ptr::eq(s.0, vs.session())) {
