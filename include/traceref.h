@@ -419,7 +419,10 @@ struct relay_session *relay_session_get_by_id(uint64_t id);
 /**
  * Take a reference on `session` unless its count is 0. Returns true when
  * taken. The caller must keep `session` allocated (hold a reference, or be
- * inside a read-side section in which it was found).
+ * inside a read-side section in which it was found). A count of 0 here
+ * means the caller kept a pointer past its last reference: the get is
+ * refused (false) and one warning line is printed. To race the last put on
+ * purpose, look the object up by id instead: those lookups refuse silently.
  */
 bool relay_session_get(struct relay_session *session);
 
@@ -539,7 +542,8 @@ int relay_session_for_each_stream(struct relay_session *session, relay_stream_vi
 struct ctf_trace *relay_ctf_trace_get_by_path_or_create(struct relay_session *session, const char *path);
 
 /**
- * Take a reference on `trace` unless its count is 0; true when taken.
+ * Take a reference on `trace` unless its count is 0; true when taken. At
+ * count 0: false and one warning line, as for relay_session_get().
  */
 bool relay_ctf_trace_get(struct ctf_trace *trace);
 
@@ -601,7 +605,8 @@ struct relay_stream *relay_stream_create(struct ctf_trace *trace, uint64_t handl
 struct relay_stream *relay_stream_get_by_id(uint64_t handle);
 
 /**
- * Take a reference on `stream` unless its count is 0; true when taken.
+ * Take a reference on `stream` unless its count is 0; true when taken. At
+ * count 0: false and one warning line, as for relay_session_get().
  */
 bool relay_stream_get(struct relay_stream *stream);
 
@@ -742,7 +747,8 @@ int relay_stream_unlock(struct relay_stream *stream);
 struct relay_index *relay_index_get_by_id_or_create(struct relay_stream *stream, uint64_t net_seq_num);
 
 /**
- * Take a reference on `index` unless its count is 0; true when taken.
+ * Take a reference on `index` unless its count is 0; true when taken. At
+ * count 0: false and one warning line, as for relay_session_get().
  */
 bool relay_index_get(struct relay_index *index);
 
@@ -798,7 +804,8 @@ struct relay_viewer_stream *relay_viewer_stream_create(struct relay_stream *stre
 struct relay_viewer_stream *relay_viewer_stream_get_by_id(uint64_t handle);
 
 /**
- * Take a reference on `vstream` unless its count is 0; true when taken.
+ * Take a reference on `vstream` unless its count is 0; true when taken. At
+ * count 0: false and one warning line, as for relay_session_get().
  */
 bool relay_viewer_stream_get(struct relay_viewer_stream *vstream);
 
@@ -908,7 +915,8 @@ int relay_connection_table_add(struct relay_connection_table *table, struct rela
 struct relay_connection *relay_connection_get_by_sock(struct relay_connection_table *table, int sock);
 
 /**
- * Take a reference on `conn` unless its count is 0; true when taken.
+ * Take a reference on `conn` unless its count is 0; true when taken. At
+ * count 0: false and one warning line, as for relay_session_get().
  */
 bool relay_connection_get(struct relay_connection *conn);
 

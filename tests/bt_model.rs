@@ -56,12 +56,6 @@ impl Model {
     fn live(&self) -> usize {
         self.nodes.iter().filter(|n| n.alive).count()
     }
-    fn index_of(&self, p: *mut c_void) -> usize {
-        self.nodes
-            .iter()
-            .position(|n| n.alive && n.ptr == p)
-            .expect("pointer returned by the library is not a live model node")
-    }
 }
 
 fn run(seed: u64, steps: usize, census: bool) {

@@ -12,3 +12,98 @@ fn checked_in_header_is_current() {
          regenerate it with `TRACEREF_WRITE_HEADER=1 cargo build` and commit it"
     );
 }
+
+/// The header's functions, each as (name, parameter list).
+fn prototypes(header: &str) -> Vec<(String, String)> {
+    header
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with("typedef"))
+        .filter(|l| l.ends_with(");"))
+        .filter_map(|l| {
+            let open = l.find('(')?;
+            let name = l[..open].rsplit([' ', '*']).next()?.to_string();
+            Some((name, l[open + 1..l.len() - 2].to_string()))
+        })
+        .collect()
+}
+
+/// The argument lists of every call of `name` in `text`.
+fn calls<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    let pat = format!("{name}(");
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(&pat) {
+        let start = from + at;
+        from = start + pat.len();
+        let before = text[..start].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let mut depth = 1;
+        let body = &text[from..];
+        if let Some(end) = body.char_indices().find_map(|(i, c)| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(i)
+        }) {
+            out.push(&body[..end]);
+        }
+    }
+    out
+}
+
+/// Every pointer parameter of every exported function is passed NULL, one
+/// at a time, by the bad-input tests: a new function cannot skip them.
+#[test]
+fn every_pointer_parameter_is_tested_with_null() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let header = std::fs::read_to_string(format!("{root}/include/traceref.h")).unwrap();
+    let tests: String = ["bt_bad_input.c", "relay_bad_input.c"]
+        .iter()
+        .map(|f| std::fs::read_to_string(format!("{root}/c-tests/unit/{f}")).unwrap())
+        .collect();
+    let mut missing = Vec::new();
+    let protos = prototypes(&header);
+    assert!(
+        protos.len() > 100,
+        "only {} prototypes parsed",
+        protos.len()
+    );
+    for (name, params) in protos {
+        let params: Vec<&str> = params.split(',').map(str::trim).collect();
+        for (i, p) in params.iter().enumerate() {
+            if !(p.contains('*') || p.contains("_func ")) {
+                continue;
+            }
+            let covered = calls(&tests, &name).iter().any(|args| {
+                // Split at top-level commas only.
+                let mut depth = 0;
+                let mut parts = vec![String::new()];
+                for c in args.chars() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        ',' if depth == 0 => {
+                            parts.push(String::new());
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    parts.last_mut().unwrap().push(c);
+                }
+                parts.get(i).is_some_and(|a| a.trim() == "NULL")
+            });
+            if !covered {
+                missing.push(format!("{name}: parameter {} ({p})", i + 1));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "never called with NULL by c-tests/unit/*_bad_input.c:\n{}",
+        missing.join("\n")
+    );
+}

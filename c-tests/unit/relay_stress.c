@@ -31,7 +31,7 @@
  * payload destructors ran exactly as many times as payloads were attached.
  * Diagnostics are on and stderr is captured for the whole run: the only
  * warnings allowed are the refusals of duplicate handles, one per refused
- * creation; anything else (a put on a count of zero, ...) fails the test.
+ * creation, and of gets at count 0, one per refused get; anything else (a put on a count of zero, ...) fails the test.
  */
 
 #define _POSIX_C_SOURCE 200809L
@@ -371,7 +371,7 @@ struct reader {
 	uint64_t seed;
 	long lookups;
 	long found_sessions, found_streams, found_vstreams, found_conns;
-	long regets;
+	long regets, refused_regets;
 	uint64_t latest_id, latest_iter; /* refreshed at each batch */
 };
 
@@ -410,12 +410,15 @@ static void lookup_once(struct reader *r, bool in_section)
 		relay_session_put(s);
 		if (in_section) {
 			/* Found in this section: still allocated, so a get
-			 * is allowed, and either succeeds or is refused. */
+			 * is allowed, and either succeeds or is refused (the
+			 * last put won), with one warning line. */
 			if (relay_session_get(s)) {
 				r->regets++;
 				TCHECK(relay_session_get_id(s) == id);
 				TCHECK(relay_session_get_ref_count(s) >= 1);
 				relay_session_put(s);
+			} else {
+				r->refused_regets++;
 			}
 		}
 		break;
@@ -440,10 +443,14 @@ static void lookup_once(struct reader *r, bool in_section)
 			TCHECK(relay_stream_unlock(s) == 0);
 		}
 		relay_stream_put(s);
-		if (in_section && relay_stream_get(s)) {
-			r->regets++;
-			TCHECK(relay_stream_get_handle(s) == h);
-			relay_stream_put(s);
+		if (in_section) {
+			if (relay_stream_get(s)) {
+				r->regets++;
+				TCHECK(relay_stream_get_handle(s) == h);
+				relay_stream_put(s);
+			} else {
+				r->refused_regets++;
+			}
 		}
 		break;
 	}
@@ -741,9 +748,10 @@ static void capture_start(void)
 	CHECK(dup2(fileno(captured), 2) == 2);
 }
 
-/* Stop capturing; count the refusals of duplicate handles and copy every
- * other line to the real stderr. Returns the number of other lines. */
-static long capture_stop(long *refusals)
+/* Stop capturing; count the refusals of duplicate handles and of gets at
+ * count 0, and copy every other line to the real stderr. Returns the number
+ * of other lines. */
+static long capture_stop(long *refusals, long *get_refusals)
 {
 	char line[512];
 	long others = 0;
@@ -756,10 +764,15 @@ static long capture_stop(long *refusals)
 	real_stderr = -1;
 	rewind(captured);
 	*refusals = 0;
+	*get_refusals = 0;
 	while (fgets(line, sizeof(line), captured)) {
 		if (strstr(line, "relay_stream_create: stream ") &&
 		    strstr(line, " not created: DuplicateHandle")) {
 			++*refusals;
+		} else if ((strstr(line, "relay_session_get: session ") ||
+			    strstr(line, "relay_stream_get: stream ")) &&
+			   strstr(line, ": get on a reference count of zero; refused")) {
+			++*get_refusals;
 		} else {
 			others++;
 			fputs(line, stderr);
@@ -772,9 +785,9 @@ static long capture_stop(long *refusals)
 /* On any exit (a failed check exits at once): show what was captured. */
 static void capture_at_exit(void)
 {
-	long refusals;
+	long refusals, get_refusals;
 
-	capture_stop(&refusals);
+	capture_stop(&refusals, &get_refusals);
 }
 
 int main(void)
@@ -784,7 +797,8 @@ int main(void)
 	struct walker walker;
 	struct relay_session *probe;
 	size_t start;
-	long attached = 0, lookups = 0, found = 0, regets = 0, destroyed, dup_rounds;
+	long attached = 0, lookups = 0, found = 0, regets = 0, refused_regets = 0;
+	long destroyed, dup_rounds;
 	long main_attached = 0;
 	int i, k;
 
@@ -921,13 +935,15 @@ int main(void)
 	for (i = 0; i < READERS; i++) {
 		lookups += readers[i].lookups;
 		regets += readers[i].regets;
+		refused_regets += readers[i].refused_regets;
 		found += readers[i].found_sessions + readers[i].found_streams +
 			 readers[i].found_vstreams + readers[i].found_conns;
 	}
 	CHECK(lookups >= READERS * MIN_LOOKUPS);
 	CHECK_OK("%d creators made %d hierarchies; %ld lookups found %ld live objects "
-		 "(%ld gets in read-side sections); %ld walks saw %ld sessions, %ld streams",
-		 CREATORS, CREATORS * ITERS, lookups, found, regets, walker.walks,
+		 "(%ld gets in read-side sections, %ld refused at 0); %ld walks saw "
+		 "%ld sessions, %ld streams",
+		 CREATORS, CREATORS * ITERS, lookups, found, regets, refused_regets, walker.walks,
 		 walker.sessions, walker.streams);
 
 	CHECK_EQ_LONG(relay_stream_get_ref_count(race_index_stream), 1 + RACE);
@@ -947,15 +963,17 @@ int main(void)
 	dup_rounds = duplicates_against_abort();
 
 	{
-		long refusals = 0, others;
+		long refusals = 0, get_refusals = 0, others;
 		/* each creator's own duplicate per hierarchy, the race losers,
 		 * and every round of the abort phase */
 		const long expected = CREATORS * ITERS + (CREATORS - 1) * RACE + dup_rounds;
 
-		others = capture_stop(&refusals);
+		others = capture_stop(&refusals, &get_refusals);
 		CHECK_EQ_LONG(others, 0);
 		CHECK_EQ_LONG(refusals, expected);
-		CHECK_OK("the only warnings were the %ld refusals of duplicate handles", refusals);
+		CHECK_EQ_LONG(get_refusals, refused_regets);
+		CHECK_OK("the only warnings were the %ld refusals of duplicate handles and "
+			 "one per get refused at 0 (%ld)", refusals, get_refusals);
 	}
 
 	pthread_barrier_destroy(&start_line);

@@ -90,6 +90,11 @@ impl BtObject {
         self.count.load()
     }
 
+    #[cfg(test)]
+    pub(crate) fn count_for_test(&self) -> &RefCount {
+        &self.count
+    }
+
     /// The parent pointer, without taking a reference.
     pub fn parent_ptr(&self) -> *mut BtObject {
         self.parent.load(Ordering::Acquire)

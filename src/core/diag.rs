@@ -39,7 +39,47 @@ pub fn debug_enabled() -> bool {
     level() >= DEBUG
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Lines emitted by this thread while a unit test captures them.
+    static CAPTURED: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` with this thread's diagnostics captured instead of printed (at
+/// least at the warning level); returns the lines.
+#[cfg(test)]
+pub(crate) fn capture(f: impl FnOnce()) -> Vec<String> {
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    f();
+    CAPTURED.with(|c| c.borrow_mut().take().unwrap_or_default())
+}
+
+#[cfg(test)]
+fn capturing() -> bool {
+    CAPTURED.with(|c| c.borrow().is_some())
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn capturing() -> bool {
+    false
+}
+
 fn emit(prefix: &str, func: &str, what: std::fmt::Arguments<'_>) {
+    #[cfg(test)]
+    {
+        let line = format!("traceref: {prefix}: {func}: {what}");
+        let kept = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+            Some(v) => {
+                v.push(line);
+                true
+            }
+            None => false,
+        });
+        if kept {
+            return;
+        }
+    }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "traceref: {prefix}: {func}: {what}");
 }
@@ -48,7 +88,7 @@ fn emit(prefix: &str, func: &str, what: std::fmt::Arguments<'_>) {
 /// and what went wrong.
 #[cold]
 pub fn report(func: &str, what: std::fmt::Arguments<'_>) {
-    if level() >= WARN {
+    if level() >= WARN || capturing() {
         emit("warning", func, what);
     }
 }

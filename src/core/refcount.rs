@@ -179,6 +179,12 @@ impl RefCount {
         }
     }
 
+    /// Set the count, for unit tests that start near a limit.
+    #[cfg(test)]
+    pub(crate) fn set_for_test(&self, n: u32) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+
     /// Park the count in the dead region: gets and puts become no-ops.
     #[inline]
     pub fn mark_dead(&self) {

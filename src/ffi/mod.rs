@@ -2,9 +2,18 @@
 //! function lives in this folder and goes through [`ffi_guard!`], so no panic
 //! unwinds into C and every argument check is written at the function itself.
 
+// The exported functions take raw pointers from C by design and cannot be
+// `unsafe` to call from C's point of view; each documents what the caller
+// must guarantee, and checks what it can (NULL, tag). Argument macros
+// return `()` from functions that return nothing.
+#![allow(clippy::not_unsafe_ptr_arg_deref, clippy::unused_unit)]
+
 pub mod bt;
 pub mod dot;
 pub mod relay;
+
+#[cfg(test)]
+mod misuse_tests;
 
 /// Run `body`, turning a panic into `$default` after one diagnostic line.
 ///

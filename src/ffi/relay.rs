@@ -106,9 +106,20 @@ macro_rules! cstr_arg {
     }};
 }
 
+/// A direct get: the caller names the object, so unlike a lookup by id it
+/// should never find it at count 0; a refusal is reported.
 fn get_of<T: RelayObject>(func: &str, p: *mut c_void) -> bool {
     let o = arg!(func, p, T, false);
-    object::get(func, o)
+    if object::get(func, o) {
+        return true;
+    }
+    misuse!(
+        func,
+        "{} {}: get on a reference count of zero; refused",
+        T::KIND.name(),
+        o.id()
+    );
+    false
 }
 
 fn put_of<T: RelayObject>(func: &str, p: *mut c_void) {
@@ -333,7 +344,10 @@ pub extern "C" fn relay_session_get_by_id(id: u64) -> *mut relay_session {
 
 /// Take a reference on `session` unless its count is 0. Returns true when
 /// taken. The caller must keep `session` allocated (hold a reference, or be
-/// inside a read-side section in which it was found).
+/// inside a read-side section in which it was found). A count of 0 here
+/// means the caller kept a pointer past its last reference: the get is
+/// refused (false) and one warning line is printed. To race the last put on
+/// purpose, look the object up by id instead: those lookups refuse silently.
 #[no_mangle]
 pub extern "C" fn relay_session_get(session: *mut relay_session) -> bool {
     ffi_guard!("relay_session_get", false, {
@@ -594,7 +608,8 @@ pub extern "C" fn relay_ctf_trace_get_by_path_or_create(
     })
 }
 
-/// Take a reference on `trace` unless its count is 0; true when taken.
+/// Take a reference on `trace` unless its count is 0; true when taken. At
+/// count 0: false and one warning line, as for relay_session_get().
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_get(trace: *mut ctf_trace) -> bool {
     ffi_guard!("relay_ctf_trace_get", false, {
@@ -732,7 +747,8 @@ pub extern "C" fn relay_stream_get_by_id(handle: u64) -> *mut relay_stream {
     })
 }
 
-/// Take a reference on `stream` unless its count is 0; true when taken.
+/// Take a reference on `stream` unless its count is 0; true when taken. At
+/// count 0: false and one warning line, as for relay_session_get().
 #[no_mangle]
 pub extern "C" fn relay_stream_get(stream: *mut relay_stream) -> bool {
     ffi_guard!("relay_stream_get", false, {
@@ -1006,7 +1022,8 @@ pub extern "C" fn relay_index_get_by_id_or_create(
     })
 }
 
-/// Take a reference on `index` unless its count is 0; true when taken.
+/// Take a reference on `index` unless its count is 0; true when taken. At
+/// count 0: false and one warning line, as for relay_session_get().
 #[no_mangle]
 pub extern "C" fn relay_index_get(index: *mut relay_index) -> bool {
     ffi_guard!("relay_index_get", false, {
@@ -1114,7 +1131,8 @@ pub extern "C" fn relay_viewer_stream_get_by_id(handle: u64) -> *mut relay_viewe
     })
 }
 
-/// Take a reference on `vstream` unless its count is 0; true when taken.
+/// Take a reference on `vstream` unless its count is 0; true when taken. At
+/// count 0: false and one warning line, as for relay_session_get().
 #[no_mangle]
 pub extern "C" fn relay_viewer_stream_get(vstream: *mut relay_viewer_stream) -> bool {
     ffi_guard!("relay_viewer_stream_get", false, {
@@ -1395,7 +1413,8 @@ pub extern "C" fn relay_connection_get_by_sock(
     })
 }
 
-/// Take a reference on `conn` unless its count is 0; true when taken.
+/// Take a reference on `conn` unless its count is 0; true when taken. At
+/// count 0: false and one warning line, as for relay_session_get().
 #[no_mangle]
 pub extern "C" fn relay_connection_get(conn: *mut relay_connection) -> bool {
     ffi_guard!("relay_connection_get", false, {

@@ -54,6 +54,11 @@ impl Head {
         self.count.load()
     }
 
+    #[cfg(test)]
+    pub(crate) fn count_for_test(&self) -> &RefCount {
+        &self.count
+    }
+
     /// Attach a payload. Refused (false) when one is already attached.
     pub fn set_payload(&self, data: *mut c_void, dtor: Option<PayloadDtor>) -> bool {
         let p = Box::into_raw(Box::new(Payload { data, dtor }));
