@@ -585,7 +585,8 @@ fn iterator(seed: u64) {
     while CREATORS_DONE.load(Ordering::SeqCst) < CREATORS && !STOP.load(Ordering::SeqCst) {
         if rng.chance(20) {
             // A visitor that stops at once visits at most one session.
-            let n = relay_sessions_for_each(Some(visit_session), std::ptr::dangling_mut::<c_void>());
+            let n =
+                relay_sessions_for_each(Some(visit_session), std::ptr::dangling_mut::<c_void>());
             assert!(n == 0 || n == 1, "seed {seed}: early stop visited {n}");
         } else {
             let n = relay_sessions_for_each(Some(visit_session), ptr::null_mut());

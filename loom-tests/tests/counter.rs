@@ -126,10 +126,68 @@ fn two_getters_race_last_put() {
     });
 }
 
+/// A double put (a caller's misuse) racing the last put and a getter, with
+/// puts as one `fetch_sub`: the put on zero wraps for an instant and undoes
+/// its step. A getter never takes a reference from anything but an ordinary
+/// count (`Inc::Up(n)`, n >= 1; `try_get` panics otherwise), whatever it
+/// catches; the object is released once and the count ends at zero.
+#[test]
+fn double_put_races_getter() {
+    model("double_put_races_getter", 3, || {
+        let o = Arc::new(Obj::new(1));
+        let misuse = {
+            let o = o.clone();
+            thread::spawn(move || {
+                if o.count.dec() == Dec::ToZero {
+                    o.releases.fetch_add(1, SeqCst);
+                }
+            })
+        };
+        let getter = {
+            let o = o.clone();
+            thread::spawn(move || {
+                if o.try_get() && o.count.dec() == Dec::ToZero {
+                    o.releases.fetch_add(1, SeqCst);
+                }
+            })
+        };
+        if o.count.dec() == Dec::ToZero {
+            o.releases.fetch_add(1, SeqCst);
+        }
+        misuse.join().unwrap();
+        getter.join().unwrap();
+        assert_eq!(o.releases.load(SeqCst), 1);
+        assert_eq!(o.count.load(), 0);
+    });
+}
+
+/// Two double puts on a count already at zero (a released object still
+/// inside its grace period), overlapping so that the count wraps twice
+/// before either undoes, racing a getter: both report the underflow, the
+/// getter is refused, and the count ends at zero.
+#[test]
+fn double_puts_at_zero_race_getter() {
+    model("double_puts_at_zero_race_getter", 3, || {
+        let c = Arc::new(RefCount::new(0));
+        let putters: Vec<_> = (0..2)
+            .map(|_| {
+                let c = c.clone();
+                thread::spawn(move || assert_eq!(c.dec(), Dec::Underflow))
+            })
+            .collect();
+        assert_eq!(c.inc_not_zero(), None);
+        for p in putters {
+            p.join().unwrap();
+        }
+        assert_eq!(c.load(), 0);
+    });
+}
+
 /// Unconditional gets (0→1 is legal for the Babeltrace model) racing puts
 /// that reach zero: each 1→0 is answered by one release, and every 0→1 by
 /// an object that is live again, so the number of ToZero results is the
-/// number of FromZero results plus one (the initial reference).
+/// number of FromZero results plus one (the initial reference). The
+/// Babeltrace model's puts are the compare-and-swap `dec_revivable`.
 #[test]
 fn zero_transitions_race() {
     model("zero_transitions_race", 3, || {
@@ -138,11 +196,11 @@ fn zero_transitions_race() {
             let c = c.clone();
             thread::spawn(move || {
                 let from_zero = matches!(c.inc(), Inc::FromZero);
-                let to_zero = matches!(c.dec(), Dec::ToZero);
+                let to_zero = matches!(c.dec_revivable(), Dec::ToZero);
                 (from_zero as u32, to_zero as u32)
             })
         };
-        let main_to_zero = matches!(c.dec(), Dec::ToZero) as u32;
+        let main_to_zero = matches!(c.dec_revivable(), Dec::ToZero) as u32;
         let (from_zero, to_zero) = t.join().unwrap();
         assert_eq!(c.load(), 0);
         assert_eq!(to_zero + main_to_zero, from_zero + 1);
@@ -194,7 +252,8 @@ fn saturation_increments_race() {
 
 /// An increment and a decrement racing on a count at `MAX`: either the
 /// increment saturates the count first, and the decrement finds it parked
-/// and puts it back; or the decrement comes first and both are ordinary.
+/// and gives its unit back; or the decrement comes first and both are
+/// ordinary.
 #[test]
 fn saturation_races_decrement() {
     model("saturation_races_decrement", 3, || {
@@ -206,7 +265,10 @@ fn saturation_races_decrement() {
         let d = c.dec();
         let i = t.join().unwrap();
         match (i, d) {
-            (Inc::Saturated, Dec::Parked) => assert_eq!(c.load(), SATURATED),
+            (Inc::Saturated, Dec::Parked) => {
+                let end = c.load();
+                assert_eq!(RefCount::parked(end), Some(Parked::Saturated), "{end:#x}");
+            }
             (Inc::Up(n), Dec::Down(m)) => {
                 assert_eq!((n, m), (MAX - 1, MAX));
                 assert_eq!(c.load(), MAX);

@@ -1,6 +1,6 @@
 //! The counter: every rule about a reference count lives here.
 //!
-//! A count is a `u32` in one of three regions:
+//! A count is a `u32` in one of four regions:
 //!
 //! * `0..=MAX`: an ordinary count that moves with gets and puts;
 //! * the *saturated* region: a count that would have overflowed is parked at
@@ -8,11 +8,25 @@
 //!   freed early (the Linux `refcount_t` rule);
 //! * the *dead* region: an object whose destruction has begun is parked at
 //!   [`DEAD`], so that a release function that takes and drops a reference on
-//!   an object being torn down cannot start a second destruction.
+//!   an object being torn down cannot start a second destruction;
+//! * the *underflow* region, the top of the range: where a put on a count of
+//!   zero (a double put) lands for an instant when puts are one `fetch_sub`
+//!   ([`RefCount::dec`]), before it undoes its own step. Increment-unless-zero
+//!   treats it as zero, so a getter racing a double put can never take a
+//!   reference on a released object.
 //!
-//! Both parked regions have the top bit set. Increments use `fetch_add`, so a
-//! racing increment may move a parked value by a few units before it is put
-//! back; the regions are wide enough that it never leaves them.
+//! The parked regions have the top bit set. Read-modify-writes that find a
+//! parked count undo their own step (or put it back), so racing operations
+//! move a parked value by a few units at most; the regions are wide enough
+//! that it never leaves them.
+//!
+//! Two decrements: [`RefCount::dec`], one `fetch_sub`, for counts that only
+//! grow by increment-unless-zero (the relay model: nothing may revive a count
+//! from zero, so the transient wrap of a double put harms no one); and
+//! [`RefCount::dec_revivable`], a compare-and-swap that never moves a zero
+//! count, for counts that unconditional increments may take from 0 to 1 (the
+//! Babeltrace model), where a transient wrap and its undo would let a racing
+//! 0→1 transition go unseen.
 //!
 //! Memory ordering follows `refcount_t`: increments are relaxed (the caller
 //! already holds a reference, or, for increment-unless-zero, the successful
@@ -30,6 +44,8 @@ pub(crate) const SATURATED: u32 = 0xC000_0000;
 /// Where the count of an object under destruction is parked.
 pub(crate) const DEAD: u32 = 0xE000_0000;
 const DEAD_FLOOR: u32 = 0xD000_0000;
+/// Lowest value of the underflow region (a put on zero wraps above it).
+const UNDERFLOW_FLOOR: u32 = 0xF000_0000;
 
 /// What an increment did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +67,8 @@ pub enum Dec {
     ToZero,
     /// The count went from n > 1 (the value carried) to n - 1.
     Down(u32),
-    /// The count was already 0: nothing changed. Report it.
+    /// The count was already 0: nothing changed (a transient wrap was
+    /// undone). Report it.
     Underflow,
     /// The count is parked and did not move.
     Parked,
@@ -83,10 +100,11 @@ impl RefCount {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Which parked region `v` is in, if any.
+    /// Which parked region `v` is in, if any (the transient underflow region
+    /// is not a parking place: `None`).
     #[inline]
     pub fn parked(v: u32) -> Option<Parked> {
-        if v & PARKED_BIT == 0 {
+        if v & PARKED_BIT == 0 || v >= UNDERFLOW_FLOOR {
             None
         } else if v >= DEAD_FLOOR {
             Some(Parked::Dead)
@@ -122,12 +140,13 @@ impl RefCount {
     }
 
     /// Increment unless the count is zero (the relay getters'
-    /// `urcu_ref_get_unless_zero`). Returns `None` at zero.
+    /// `urcu_ref_get_unless_zero`). Returns `None` at zero, and in the
+    /// underflow region (zero with a double put in flight).
     #[inline]
     pub fn inc_not_zero(&self) -> Option<Inc> {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
-            if cur == 0 {
+            if cur == 0 || cur >= UNDERFLOW_FLOOR {
                 return None;
             }
             if cur >= MAX {
@@ -151,12 +170,43 @@ impl RefCount {
         }
     }
 
-    /// Decrement. A count of zero is left alone (`Underflow`); a parked count
-    /// is left alone (`Parked`). A compare-and-swap rather than a
-    /// `fetch_sub`: a put on zero (a double put) must never make the count
-    /// look non-zero, even for an instant, to a getter racing it.
+    /// Decrement with one `fetch_sub`, for counts that only grow by
+    /// [`inc_not_zero`](Self::inc_not_zero). A put on zero wraps into the
+    /// underflow region, where getters see zero, and undoes its step
+    /// (`Underflow`); a put on a parked count undoes its step (`Parked`).
     #[inline]
     pub fn dec(&self) -> Dec {
+        let old = self.0.fetch_sub(1, Ordering::Release);
+        if old.wrapping_sub(2) < MAX - 1 {
+            // 2..=MAX
+            return Dec::Down(old);
+        }
+        if old == 1 {
+            fence(Ordering::Acquire);
+            return Dec::ToZero;
+        }
+        self.undo_dec(old)
+    }
+
+    /// A decrement found 0 or a parked count: give the unit back.
+    #[cold]
+    #[inline(never)]
+    fn undo_dec(&self, old: u32) -> Dec {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        if old == 0 || old >= UNDERFLOW_FLOOR {
+            Dec::Underflow
+        } else {
+            Dec::Parked
+        }
+    }
+
+    /// Decrement with a compare-and-swap, for counts that unconditional
+    /// increments ([`inc`](Self::inc)) may take from 0 to 1. A count of zero
+    /// is left alone (`Underflow`), never wrapped even for an instant: an
+    /// increment racing a double put must see 0 and make its 0→1 transition.
+    /// A parked count is left alone (`Parked`).
+    #[inline]
+    pub fn dec_revivable(&self) -> Dec {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             if cur == 0 {
@@ -201,11 +251,26 @@ mod tests {
         let c = RefCount::new(0);
         assert_eq!(c.inc(), Inc::FromZero);
         assert_eq!(c.inc(), Inc::Up(1));
+        assert_eq!(c.dec_revivable(), Dec::Down(2));
+        assert_eq!(c.dec_revivable(), Dec::ToZero);
+        assert_eq!(c.dec_revivable(), Dec::Underflow);
+        assert_eq!(c.load(), 0);
+        assert_eq!(c.inc_not_zero(), None);
+    }
+
+    #[test]
+    fn fetch_sub_put_undoes_a_put_on_zero() {
+        let c = RefCount::new(2);
         assert_eq!(c.dec(), Dec::Down(2));
         assert_eq!(c.dec(), Dec::ToZero);
         assert_eq!(c.dec(), Dec::Underflow);
         assert_eq!(c.load(), 0);
+        // A getter that catches the transient wrap refuses, as at zero.
+        c.set_for_test(u32::MAX);
         assert_eq!(c.inc_not_zero(), None);
+        assert_eq!(RefCount::parked(u32::MAX), None);
+        c.set_for_test(MAX);
+        assert_eq!(c.dec(), Dec::Down(MAX));
     }
 
     #[test]
@@ -214,6 +279,7 @@ mod tests {
         assert_eq!(c.inc(), Inc::Saturated);
         assert_eq!(c.inc(), Inc::Parked);
         assert_eq!(c.dec(), Dec::Parked);
+        assert_eq!(c.dec_revivable(), Dec::Parked);
         assert_eq!(c.load(), SATURATED);
         let d = RefCount::new(MAX);
         assert_eq!(d.inc_not_zero(), Some(Inc::Saturated));
@@ -227,7 +293,9 @@ mod tests {
         c.mark_dead();
         assert_eq!(c.inc(), Inc::Parked);
         assert_eq!(c.dec(), Dec::Parked);
+        assert_eq!(c.dec_revivable(), Dec::Parked);
         assert_eq!(c.inc_not_zero(), Some(Inc::Parked));
+        assert_eq!(c.load(), DEAD);
         assert_eq!(RefCount::parked(c.load()), Some(Parked::Dead));
     }
 }
