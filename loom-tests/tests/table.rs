@@ -22,7 +22,7 @@ use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 use std::ptr::NonNull;
-use traceref_loom_tests::core::refcount::{Dec, Inc, RefCount};
+use traceref_loom_tests::core::refcount::{Dec, Inc, LookupCount};
 use traceref_loom_tests::core::table::{Keyed, Table};
 use traceref_loom_tests::model;
 
@@ -31,7 +31,7 @@ const FREED: u64 = 0xdead;
 
 struct Obj {
     key: u64,
-    count: RefCount,
+    count: LookupCount,
     data: UnsafeCell<u64>,
     freed: AtomicBool,
 }
@@ -70,7 +70,7 @@ impl ObjRef {
     fn new(key: u64) -> Self {
         let o = Box::new(Obj {
             key,
-            count: RefCount::new(1),
+            count: LookupCount::new(),
             data: UnsafeCell::new(LIVE),
             freed: AtomicBool::new(false),
         });
@@ -166,7 +166,7 @@ fn lookup_races_remove_and_deferred_free() {
 /// Drop a reference on a table object; the put that reaches zero unlinks it
 /// and retires it (the relay object's release).
 fn put(table: &Table<Obj>, o: ObjRef) {
-    match o.get().count.dec() {
+    match o.get().count.put() {
         Dec::ToZero => {
             assert!(table.remove(o.get()));
             o.retire();
@@ -195,10 +195,10 @@ fn getter_races_last_put() {
                 let guard = epoch::pin();
                 let got = table.lookup(7, &guard).and_then(|found| {
                     found.check_live();
-                    match found.count.inc_not_zero() {
+                    match found.count.get() {
                         None => None,
                         Some(Inc::Up(_)) => Some(ObjRef::from(found)),
-                        Some(other) => panic!("inc_not_zero returned {other:?}"),
+                        Some(other) => panic!("get returned {other:?}"),
                     }
                 });
                 drop(guard);

@@ -208,7 +208,7 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
     }
     let mut cur = obj;
     loop {
-        match cur.count.dec_revivable() {
+        match cur.count.dec() {
             Dec::ToZero => {
                 trace_ref!(func, "{} {:p}: 1 -> 0", cur.kind().name(), cur);
                 let p = cur.parent_ptr();

@@ -1,38 +1,22 @@
-//! The counter: every rule about a reference count lives here.
+//! The counters: every rule about a reference count lives here.
 //!
-//! A count is a `u32` in one of four regions:
+//! Two counters, one per model:
 //!
-//! * `0..=MAX`: an ordinary count that moves with gets and puts;
-//! * the *saturated* region: a count that would have overflowed is parked at
-//!   [`SATURATED`] and never moves again, so the object leaks instead of being
-//!   freed early (the Linux `refcount_t` rule);
-//! * the *dead* region: an object whose destruction has begun is parked at
-//!   [`DEAD`], so that a release function that takes and drops a reference on
-//!   an object being torn down cannot start a second destruction;
-//! * the *underflow* region, the top of the range: where a put on a count of
-//!   zero (a double put) lands for an instant when puts are one `fetch_sub`
-//!   ([`RefCount::dec`]), before it undoes its own step. Increment-unless-zero
-//!   treats it as zero, so a getter racing a double put can never take a
-//!   reference on a released object.
+//! * [`RefCount`], the Babeltrace count: unconditional gets (0→1 is legal, it
+//!   takes the parent) and puts that report the 1→0 transition;
+//! * [`LookupCount`], the relay count: objects are found by lookups that race
+//!   the last put, so a get must refuse an object on its way out.
 //!
-//! The parked regions have the top bit set. Read-modify-writes that find a
-//! parked count undo their own step (or put it back), so racing operations
-//! move a parked value by a few units at most; the regions are wide enough
-//! that it never leaves them.
-//!
-//! Two decrements: [`RefCount::dec`], one `fetch_sub`, for counts that only
-//! grow by increment-unless-zero (the relay model: nothing may revive a count
-//! from zero, so the transient wrap of a double put harms no one); and
-//! [`RefCount::dec_revivable`], a compare-and-swap that never moves a zero
-//! count, for counts that unconditional increments may take from 0 to 1 (the
-//! Babeltrace model), where a transient wrap and its undo would let a racing
-//! 0→1 transition go unseen.
+//! Both saturate: a count that would overflow is parked in a *saturated*
+//! region and never moves again, so the object leaks instead of being freed
+//! early (the Linux `refcount_t` rule). Parked regions have the top bit set
+//! and are wide: read-modify-writes that find a parked count put it back, so
+//! racing operations move it by a few units at most and it never leaves.
 //!
 //! Memory ordering follows `refcount_t`: increments are relaxed (the caller
-//! already holds a reference, or, for increment-unless-zero, the successful
-//! compare-and-swap gives a control dependency), decrements are release, and
-//! the decrement that reaches zero is followed by an acquire fence so that the
-//! releasing thread sees every write made under the references just dropped.
+//! already holds a reference; a lookup's get is acquire), decrements are
+//! release, and the decrement that releases is followed by an acquire so that
+//! the releasing thread sees every write made under the references dropped.
 
 use super::sync::{const_fn, fence, AtomicU32, Ordering};
 
@@ -44,15 +28,15 @@ pub(crate) const SATURATED: u32 = 0xC000_0000;
 /// Where the count of an object under destruction is parked.
 pub(crate) const DEAD: u32 = 0xE000_0000;
 const DEAD_FLOOR: u32 = 0xD000_0000;
-/// Lowest value of the underflow region (a put on zero wraps above it).
-const UNDERFLOW_FLOOR: u32 = 0xF000_0000;
 
 /// What an increment did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inc {
     /// The count went from 0 to 1.
     FromZero,
-    /// The count went from n > 0 (the value carried) to n + 1.
+    /// The count went from n (the value carried) to n + 1: n > 0, or n = 0
+    /// for a [`LookupCount`] get that revived a count whose last put had not
+    /// yet confirmed the release.
     Up(u32),
     /// The count would have passed [`MAX`]; it is now saturated. Report once.
     Saturated,
@@ -65,10 +49,12 @@ pub enum Inc {
 pub enum Dec {
     /// The count went from 1 to 0: the caller now runs the release.
     ToZero,
-    /// The count went from n > 1 (the value carried) to n - 1.
+    /// The count went from n (the value carried) to n - 1 and the object
+    /// lives on (n > 1; or n = 1 for a [`LookupCount`] that a get revived
+    /// before the put could confirm it was the last).
     Down(u32),
-    /// The count was already 0: nothing changed (a transient wrap was
-    /// undone). Report it.
+    /// The count was already 0 (or, for a [`LookupCount`], the object was
+    /// already released): nothing was released. Report it.
     Underflow,
     /// The count is parked and did not move.
     Parked,
@@ -81,7 +67,11 @@ pub enum Parked {
     Dead,
 }
 
-/// An atomic reference count with saturation and a destruction guard.
+/// The Babeltrace count: a `u32` that is an ordinary count in `0..=MAX`,
+/// parked at [`SATURATED`] after an overflow, or parked at [`DEAD`] once the
+/// destruction of its tree began (so that a release function that takes and
+/// drops a reference on an object being torn down cannot start a second
+/// destruction).
 #[repr(transparent)]
 #[derive(Debug)]
 pub struct RefCount(AtomicU32);
@@ -100,11 +90,10 @@ impl RefCount {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Which parked region `v` is in, if any (the transient underflow region
-    /// is not a parking place: `None`).
+    /// Which parked region `v` is in, if any.
     #[inline]
     pub fn parked(v: u32) -> Option<Parked> {
-        if v & PARKED_BIT == 0 || v >= UNDERFLOW_FLOOR {
+        if v & PARKED_BIT == 0 {
             None
         } else if v >= DEAD_FLOOR {
             Some(Parked::Dead)
@@ -139,74 +128,11 @@ impl RefCount {
         }
     }
 
-    /// Increment unless the count is zero (the relay getters'
-    /// `urcu_ref_get_unless_zero`). Returns `None` at zero, and in the
-    /// underflow region (zero with a double put in flight).
-    #[inline]
-    pub fn inc_not_zero(&self) -> Option<Inc> {
-        let mut cur = self.0.load(Ordering::Relaxed);
-        loop {
-            if cur == 0 || cur >= UNDERFLOW_FLOOR {
-                return None;
-            }
-            if cur >= MAX {
-                if cur == MAX {
-                    self.0.store(SATURATED, Ordering::Relaxed);
-                    return Some(Inc::Saturated);
-                }
-                return Some(Inc::Parked);
-            }
-            // Relaxed suffices: success depends on reading a non-zero count,
-            // and the caller's subsequent reads of the object are ordered after
-            // it by that control dependency together with the epoch pin (or
-            // the reference) that kept the memory valid during the lookup.
-            match self
-                .0
-                .compare_exchange_weak(cur, cur + 1, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(Inc::Up(cur)),
-                Err(v) => cur = v,
-            }
-        }
-    }
-
-    /// Decrement with one `fetch_sub`, for counts that only grow by
-    /// [`inc_not_zero`](Self::inc_not_zero). A put on zero wraps into the
-    /// underflow region, where getters see zero, and undoes its step
-    /// (`Underflow`); a put on a parked count undoes its step (`Parked`).
+    /// Decrement. A count of zero is left alone (`Underflow`), never wrapped
+    /// even for an instant: an increment racing a double put must see 0 and
+    /// make its 0→1 transition. A parked count is left alone (`Parked`).
     #[inline]
     pub fn dec(&self) -> Dec {
-        let old = self.0.fetch_sub(1, Ordering::Release);
-        if old.wrapping_sub(2) < MAX - 1 {
-            // 2..=MAX
-            return Dec::Down(old);
-        }
-        if old == 1 {
-            fence(Ordering::Acquire);
-            return Dec::ToZero;
-        }
-        self.undo_dec(old)
-    }
-
-    /// A decrement found 0 or a parked count: give the unit back.
-    #[cold]
-    #[inline(never)]
-    fn undo_dec(&self, old: u32) -> Dec {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        if old == 0 || old >= UNDERFLOW_FLOOR {
-            Dec::Underflow
-        } else {
-            Dec::Parked
-        }
-    }
-
-    /// Decrement with a compare-and-swap, for counts that unconditional
-    /// increments ([`inc`](Self::inc)) may take from 0 to 1. A count of zero
-    /// is left alone (`Underflow`), never wrapped even for an instant: an
-    /// increment racing a double put must see 0 and make its 0→1 transition.
-    /// A parked count is left alone (`Parked`).
-    #[inline]
-    pub fn dec_revivable(&self) -> Dec {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             if cur == 0 {
@@ -242,6 +168,154 @@ impl RefCount {
     }
 }
 
+/// Largest stored value of a [`LookupCount`] that is an ordinary count
+/// (`MAX + 1` references).
+const L_MAXREF: u32 = 0x7FFF_FFFF;
+/// Where an overflowing lookup count is parked (`0x8000_0000..L_RELEASED`).
+const L_SATURATED: u32 = 0xA000_0000;
+/// Lowest stored value of the released region (`L_RELEASED..=u32::MAX`).
+const L_RELEASED: u32 = 0xC000_0000;
+/// Where the count of a released object is parked.
+const L_DEAD: u32 = 0xE000_0000;
+/// The last put's transient value: no reference left, release not yet
+/// confirmed (a get may still revive the object).
+const L_NOREF: u32 = 0xFFFF_FFFF;
+
+/// The relay count (the scheme of Linux's `rcuref_t`): gets and puts are
+/// each one `fetch_add`/`fetch_sub`, so threads sharing a hot object never
+/// retry, and a get can still refuse an object on its way out.
+///
+/// The stored value is the number of references minus one. The put that
+/// drops the last reference takes it from 0 to `L_NOREF`, then confirms the
+/// release with a compare-and-swap from `L_NOREF` to `L_DEAD`. A get that
+/// lands in between takes `L_NOREF` back to 0 and owns a reference: the
+/// compare-and-swap fails and the object lives on. Once `L_DEAD` is stored
+/// the count is in the released region (the top quarter of the range), where
+/// every get fails and is put back to `L_DEAD`, and a put is reported as a
+/// put on a released object. The regions are wide, so concurrent gets and
+/// puts cannot move a parked value out of them before it is put back.
+///
+/// Safety argument: a release happens only through the compare-and-swap
+/// from `L_NOREF`, which succeeds once (afterwards the value stays near
+/// `L_DEAD`). A get succeeds only when its `fetch_add` left an ordinary
+/// value, so `L_NOREF` was not there at that instant; the release can then
+/// only be confirmed after that reference is put again. A double put (a
+/// caller's misuse) can make the object leak, parked as released with a
+/// warning, but never releases it twice or under a held reference that the
+/// misuse did not itself drop.
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct LookupCount(AtomicU32);
+
+impl LookupCount {
+    const_fn! {
+        /// A count of one reference.
+        pub fn new() -> Self {
+            LookupCount(AtomicU32::new(0))
+        }
+    }
+
+    /// The number of references, for diagnostics and tests: 0 once the last
+    /// one was dropped, [`SATURATED`] when saturated.
+    #[inline]
+    pub fn refs(&self) -> u32 {
+        let s = self.0.load(Ordering::Relaxed);
+        if s <= L_MAXREF {
+            s + 1
+        } else if s < L_RELEASED {
+            SATURATED
+        } else {
+            0
+        }
+    }
+
+    /// Take a reference unless the object is released (the relay getters'
+    /// `urcu_ref_get_unless_zero`). `None` when refused.
+    #[inline]
+    pub fn get(&self) -> Option<Inc> {
+        // Acquire: a reference taken from a count that other threads just
+        // dropped sees their writes to the object.
+        let old = self.0.fetch_add(1, Ordering::Acquire);
+        if old < L_MAXREF {
+            return Some(Inc::Up(old + 1));
+        }
+        if old == L_NOREF {
+            // Revived between the last put and its confirmation.
+            return Some(Inc::Up(0));
+        }
+        self.get_slow(old)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self, old: u32) -> Option<Inc> {
+        if old >= L_RELEASED {
+            self.0.store(L_DEAD, Ordering::Relaxed);
+            None
+        } else {
+            self.0.store(L_SATURATED, Ordering::Relaxed);
+            Some(if old == L_MAXREF {
+                Inc::Saturated
+            } else {
+                Inc::Parked
+            })
+        }
+    }
+
+    /// Drop a reference. `ToZero` when it was the last and the release is
+    /// confirmed: the caller now releases the object.
+    #[inline]
+    pub fn put(&self) -> Dec {
+        let old = self.0.fetch_sub(1, Ordering::Release);
+        if old.wrapping_sub(1) < L_MAXREF {
+            // 1..=L_MAXREF: references remain.
+            return Dec::Down(old + 1);
+        }
+        if old == 0 {
+            // Now L_NOREF: confirm the release. The compare-and-swap fails
+            // when a get revived the count meanwhile, or when that get's own
+            // put already confirmed it: either way, not this put's release.
+            return match self.0.compare_exchange(
+                L_NOREF,
+                L_DEAD,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => Dec::ToZero,
+                Err(_) => Dec::Down(1),
+            };
+        }
+        self.put_slow(old)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&self, old: u32) -> Dec {
+        if old > L_MAXREF && old < L_RELEASED {
+            self.0.store(L_SATURATED, Ordering::Relaxed);
+            Dec::Parked
+        } else {
+            // A put on a released object, or one racing the last put's
+            // confirmation: both are double puts. Park as released.
+            self.0.store(L_DEAD, Ordering::Relaxed);
+            Dec::Underflow
+        }
+    }
+
+    /// Set the number of references (at least 1), for unit tests and loom
+    /// models that start near a limit.
+    #[cfg(any(test, loom))]
+    pub fn set_refs_for_test(&self, refs: u32) {
+        self.0.store(refs - 1, Ordering::Relaxed);
+    }
+}
+
+impl Default for LookupCount {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,26 +325,10 @@ mod tests {
         let c = RefCount::new(0);
         assert_eq!(c.inc(), Inc::FromZero);
         assert_eq!(c.inc(), Inc::Up(1));
-        assert_eq!(c.dec_revivable(), Dec::Down(2));
-        assert_eq!(c.dec_revivable(), Dec::ToZero);
-        assert_eq!(c.dec_revivable(), Dec::Underflow);
-        assert_eq!(c.load(), 0);
-        assert_eq!(c.inc_not_zero(), None);
-    }
-
-    #[test]
-    fn fetch_sub_put_undoes_a_put_on_zero() {
-        let c = RefCount::new(2);
         assert_eq!(c.dec(), Dec::Down(2));
         assert_eq!(c.dec(), Dec::ToZero);
         assert_eq!(c.dec(), Dec::Underflow);
         assert_eq!(c.load(), 0);
-        // A getter that catches the transient wrap refuses, as at zero.
-        c.set_for_test(u32::MAX);
-        assert_eq!(c.inc_not_zero(), None);
-        assert_eq!(RefCount::parked(u32::MAX), None);
-        c.set_for_test(MAX);
-        assert_eq!(c.dec(), Dec::Down(MAX));
     }
 
     #[test]
@@ -279,12 +337,8 @@ mod tests {
         assert_eq!(c.inc(), Inc::Saturated);
         assert_eq!(c.inc(), Inc::Parked);
         assert_eq!(c.dec(), Dec::Parked);
-        assert_eq!(c.dec_revivable(), Dec::Parked);
         assert_eq!(c.load(), SATURATED);
-        let d = RefCount::new(MAX);
-        assert_eq!(d.inc_not_zero(), Some(Inc::Saturated));
-        assert_eq!(d.inc_not_zero(), Some(Inc::Parked));
-        assert_eq!(RefCount::parked(d.load()), Some(Parked::Saturated));
+        assert_eq!(RefCount::parked(c.load()), Some(Parked::Saturated));
     }
 
     #[test]
@@ -293,9 +347,44 @@ mod tests {
         c.mark_dead();
         assert_eq!(c.inc(), Inc::Parked);
         assert_eq!(c.dec(), Dec::Parked);
-        assert_eq!(c.dec_revivable(), Dec::Parked);
-        assert_eq!(c.inc_not_zero(), Some(Inc::Parked));
-        assert_eq!(c.load(), DEAD);
         assert_eq!(RefCount::parked(c.load()), Some(Parked::Dead));
+    }
+
+    #[test]
+    fn lookup_count_moves_and_refuses_once_released() {
+        let c = LookupCount::new();
+        assert_eq!(c.refs(), 1);
+        assert_eq!(c.get(), Some(Inc::Up(1)));
+        assert_eq!(c.refs(), 2);
+        assert_eq!(c.put(), Dec::Down(2));
+        assert_eq!(c.put(), Dec::ToZero);
+        assert_eq!(c.refs(), 0);
+        assert_eq!(c.get(), None);
+        assert_eq!(c.put(), Dec::Underflow);
+        assert_eq!(c.get(), None);
+        assert_eq!(c.refs(), 0);
+        assert_eq!(c.0.load(Ordering::Relaxed), L_DEAD);
+    }
+
+    #[test]
+    fn lookup_count_revived_before_confirmation() {
+        // The state between the last put's fetch_sub and its confirmation.
+        let c = LookupCount::new();
+        c.0.store(L_NOREF, Ordering::Relaxed);
+        assert_eq!(c.refs(), 0);
+        assert_eq!(c.get(), Some(Inc::Up(0)));
+        assert_eq!(c.refs(), 1);
+        assert_eq!(c.put(), Dec::ToZero);
+    }
+
+    #[test]
+    fn lookup_count_saturates_and_stays() {
+        let c = LookupCount::new();
+        c.set_refs_for_test(MAX + 1);
+        assert_eq!(c.get(), Some(Inc::Saturated));
+        assert_eq!(c.get(), Some(Inc::Parked));
+        assert_eq!(c.put(), Dec::Parked);
+        assert_eq!(c.refs(), SATURATED);
+        assert_eq!(c.0.load(Ordering::Relaxed), L_SATURATED);
     }
 }

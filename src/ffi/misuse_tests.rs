@@ -43,7 +43,7 @@ fn head<'a, T>(p: *mut T) -> &'a Head {
 fn relay_count_overflow_saturates_with_one_line() {
     let s = session("saturated");
     let id = format!("session {}", relay_session_get_id(s));
-    head(s).count_for_test().set_for_test(MAX);
+    head(s).count_for_test().set_refs_for_test(MAX + 1);
     one_line(&["relay_session_get:", &id, "overflow"], || {
         assert!(relay_session_get(s))
     });
@@ -55,7 +55,7 @@ fn relay_count_overflow_saturates_with_one_line() {
     });
     assert!(relay_session_get_ref_count(s) > MAX as _);
     // Put it back to one reference so that the test leaks nothing.
-    head(s).count_for_test().set_for_test(1);
+    head(s).count_for_test().set_refs_for_test(1);
     silent(|| assert_eq!(relay_session_close(s), 0));
 }
 

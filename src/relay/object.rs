@@ -17,7 +17,7 @@ use crate::core::census;
 use crate::core::diag::{misuse, trace_ref};
 use crate::core::kind::{Kind, Tag, TagCheck};
 use crate::core::reclaim;
-use crate::core::refcount::{Dec, Inc, RefCount};
+use crate::core::refcount::{Dec, Inc, LookupCount};
 use libc::c_void;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -33,7 +33,7 @@ struct Payload {
 #[repr(C)]
 pub struct Head {
     tag: Tag,
-    count: RefCount,
+    count: LookupCount,
     payload: AtomicPtr<Payload>,
 }
 
@@ -41,7 +41,7 @@ impl Head {
     pub fn new(kind: Kind) -> Self {
         Head {
             tag: Tag::new(kind),
-            count: RefCount::new(1),
+            count: LookupCount::new(),
             payload: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
@@ -50,12 +50,13 @@ impl Head {
         &self.tag
     }
 
+    /// The number of references (0 once released).
     pub fn count(&self) -> u32 {
-        self.count.load()
+        self.count.refs()
     }
 
     #[cfg(test)]
-    pub(crate) fn count_for_test(&self) -> &RefCount {
+    pub(crate) fn count_for_test(&self) -> &LookupCount {
         &self.count
     }
 
@@ -170,7 +171,7 @@ pub unsafe fn checked<'a, T: RelayObject>(func: &str, p: *const c_void) -> Optio
 /// Take a reference unless the count is zero.
 #[inline(always)]
 pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
-    match o.head().count.inc_not_zero() {
+    match o.head().count.get() {
         Some(Inc::Up(old)) => {
             trace_ref!(
                 func,
@@ -211,7 +212,7 @@ pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
 /// `o` comes from [`create`] and the caller owns the reference it drops.
 #[inline(always)]
 pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
-    match o.head().count.dec() {
+    match o.head().count.put() {
         Dec::Down(old) => {
             trace_ref!(
                 func,
