@@ -149,14 +149,50 @@ pub unsafe fn checked<'a>(func: &str, p: *const BtObject) -> Option<&'a BtObject
 }
 
 /// `bt_get`: take a reference; at 0→1, take the reference on the parent.
+///
+/// The common cases (a count already above zero, or a 0→1 transition whose
+/// parent's count is above zero) are inlined into the exported function;
+/// longer chains and limits go through [`get_chain`].
 #[inline(always)]
 pub fn get(func: &str, obj: &BtObject) {
     if obj.is_static() {
         return;
     }
+    match obj.count.inc() {
+        Inc::Up(old) => trace_up(func, obj, old),
+        Inc::FromZero => {
+            trace_ref!(func, "{} {:p}: 0 -> 1", obj.kind().name(), obj);
+            let p = obj.parent_ptr();
+            if p.is_null() {
+                return;
+            }
+            // SAFETY: as in `get_chain`: the parent outlives its child.
+            let parent = unsafe { &*p };
+            if parent.is_static() {
+                return;
+            }
+            match parent.count.inc() {
+                Inc::Up(old) => trace_up(func, parent, old),
+                next => get_chain(func, parent, next),
+            }
+        }
+        first => get_chain(func, obj, first),
+    }
+}
+
+#[inline(always)]
+fn trace_up(func: &str, o: &BtObject, old: u32) {
+    trace_ref!(func, "{} {:p}: {} -> {}", o.kind().name(), o, old, old + 1);
+}
+
+/// The rest of a get whose increment of `obj` gave `first`: after a 0→1
+/// transition, take the reference on the parent, and so on up the tree.
+#[inline(never)]
+fn get_chain(func: &str, obj: &BtObject, first: Inc) {
     let mut cur = obj;
+    let mut inc = first;
     loop {
-        match cur.count.inc() {
+        match inc {
             Inc::FromZero => {
                 trace_ref!(func, "{} {:p}: 0 -> 1", cur.kind().name(), cur);
                 let p = cur.parent_ptr();
@@ -171,17 +207,7 @@ pub fn get(func: &str, obj: &BtObject) {
                     return;
                 }
             }
-            Inc::Up(old) => {
-                trace_ref!(
-                    func,
-                    "{} {:p}: {} -> {}",
-                    cur.kind().name(),
-                    cur,
-                    old,
-                    old + 1
-                );
-                return;
-            }
+            Inc::Up(old) => return trace_up(func, cur, old),
             Inc::Saturated => {
                 misuse!(
                     func,
@@ -193,11 +219,16 @@ pub fn get(func: &str, obj: &BtObject) {
             }
             Inc::Parked => return,
         }
+        inc = cur.count.inc();
     }
 }
 
 /// `bt_put`: drop a reference; at 1→0, drop the reference on the parent, or,
 /// for a root, destroy the tree.
+///
+/// The common cases (a count that stays above zero, or a 1→0 transition
+/// whose parent's count stays above zero) are inlined into the exported
+/// function; longer chains, destruction and misuse go through [`put_chain`].
 ///
 /// # Safety
 /// The caller owns the reference it drops, so the tree is alive on entry.
@@ -206,9 +237,44 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
     if obj.is_static() {
         return;
     }
+    match obj.count.dec() {
+        Dec::Down(old) => trace_down(func, obj, old),
+        Dec::ToZero if !obj.parent_ptr().is_null() => {
+            trace_ref!(func, "{} {:p}: 1 -> 0", obj.kind().name(), obj);
+            // SAFETY: as in `put_chain`: the reference dropped is the one
+            // `obj` held on its parent, which is therefore alive.
+            let parent = unsafe { &*obj.parent_ptr() };
+            if parent.is_static() {
+                return;
+            }
+            match parent.count.dec() {
+                Dec::Down(old) => trace_down(func, parent, old),
+                // SAFETY: per this function's contract.
+                next => unsafe { put_chain(func, parent, next) },
+            }
+        }
+        // SAFETY: per this function's contract.
+        first => unsafe { put_chain(func, obj, first) },
+    }
+}
+
+#[inline(always)]
+fn trace_down(func: &str, o: &BtObject, old: u32) {
+    trace_ref!(func, "{} {:p}: {} -> {}", o.kind().name(), o, old, old - 1);
+}
+
+/// The rest of a put whose decrement of `obj` gave `first`: after a 1→0
+/// transition, drop the reference on the parent, and so on up the tree; a
+/// root that reaches zero destroys its tree.
+///
+/// # Safety
+/// As for [`put`].
+#[inline(never)]
+unsafe fn put_chain(func: &str, obj: &BtObject, first: Dec) {
     let mut cur = obj;
+    let mut dec = first;
     loop {
-        match cur.count.dec() {
+        match dec {
             Dec::ToZero => {
                 trace_ref!(func, "{} {:p}: 1 -> 0", cur.kind().name(), cur);
                 let p = cur.parent_ptr();
@@ -225,17 +291,7 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
                     return;
                 }
             }
-            Dec::Down(old) => {
-                trace_ref!(
-                    func,
-                    "{} {:p}: {} -> {}",
-                    cur.kind().name(),
-                    cur,
-                    old,
-                    old - 1
-                );
-                return;
-            }
+            Dec::Down(old) => return trace_down(func, cur, old),
             Dec::Underflow => {
                 misuse!(
                     func,
@@ -247,6 +303,7 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
             }
             Dec::Parked => return,
         }
+        dec = cur.count.dec();
     }
 }
 
