@@ -13,7 +13,11 @@
  *   - the locks exclude other threads;
  *   - relay_index_get_by_id_or_create() without the stream lock works but
  *     prints a warning; it takes no reference for the caller (the index it
- *     returns is borrowed under the stream's lock).
+ *     returns is borrowed under the stream's lock);
+ *   - the stream locks the library takes inside a call (closing a stream's
+ *     indexes, flushing an index) are checked against the caller's: under
+ *     the same stream's lock, or under the session's, silent; under another
+ *     stream's lock, one warning naming both.
  *
  * Diagnostics are on ("warn") and captured from stderr to check them.
  */
@@ -444,6 +448,49 @@ static void index_without_lock(struct objects *o)
 	CHECK_OK("relay_index_get_by_id_or_create without the stream lock: works, warned");
 }
 
+/* The library's own stream-lock acquisitions, checked against the locks
+ * the caller holds. `o` is closed here (its stream by the library). */
+static void internal_locks(struct objects *o, struct objects *p)
+{
+	struct capture cap;
+	struct relay_index *idx;
+
+	/* Flushing an index of `o` under `o`'s stream lock: silent (the
+	 * library sees the caller holds it); under the session's: in order. */
+	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
+	idx = relay_index_get_by_id_or_create(o->st, 9);
+	CHECK(idx != NULL);
+	CHECK(relay_index_get(idx));
+	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
+	capture_begin(&cap);
+	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
+	CHECK_EQ_LONG(relay_index_try_flush(idx), 1); /* not ready: no seq set */
+	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
+	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
+	CHECK_EQ_LONG(relay_index_close_all(o->st), 0);
+	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
+	CHECK_EQ_LONG(capture_end(&cap), 0);
+	CHECK_EQ_LONG(relay_index_get_ref_count(idx), 1); /* ours only */
+	CHECK_OK("library-taken stream locks under the same stream's or the session's lock: silent");
+
+	/* Closing `o`'s stream while holding `p`'s stream lock: the close takes
+	 * `o`'s stream lock inside, a second lock of the same level. */
+	CHECK_EQ_LONG(relay_stream_lock(p->st), 0);
+	capture_begin(&cap);
+	CHECK_EQ_LONG(relay_stream_close(o->st), 0);
+	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK(mentions(&cap, "relay_stream_close"));
+	CHECK(mentions(&cap, "lock order violation"));
+	CHECK(mentions(&cap, "stream 5000"));
+	CHECK(mentions(&cap, "stream 5001"));
+	CHECK_EQ_LONG(relay_stream_unlock(p->st), 0);
+	relay_index_put(idx);
+	relay_ctf_trace_put(o->t);
+	CHECK_EQ_LONG(relay_session_close(o->s), 0);
+	CHECK_OK("a stream lock the library takes while the caller holds another "
+		 "stream's: one warning naming both");
+}
+
 int main(void)
 {
 	struct objects o, p;
@@ -462,7 +509,9 @@ int main(void)
 	relock_and_unheld(&o);
 	two_threads(&o);
 	index_without_lock(&o);
-	drop(&o);
+	make(&p, 5001);
+	internal_locks(&o, &p);
+	drop(&p);
 
 	CHECK_EQ_LONG(traceref_reclaim_barrier(), 0);
 	CHECK_EQ_LONG(traceref_live_objects(), start);

@@ -1066,7 +1066,7 @@ pub extern "C" fn relay_index_close_all(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_index_close_all", -1, {
         const F: &str = "relay_index_close_all";
         let s = arg!(F, stream, Stream, -1);
-        let _lock = s.lock.hold();
+        let _lock = s.hold_lock(F);
         Index::close_all(F, s);
         0
     })

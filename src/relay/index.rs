@@ -91,7 +91,7 @@ impl Index {
         // Under the stream lock (unless the caller holds it), so that an
         // index borrowed by a thread holding that lock stays valid.
         // SAFETY: the stream reference is held.
-        let _lock = unsafe { self.stream.get() }.lock.hold();
+        let _lock = unsafe { self.stream.get() }.hold_lock(func);
         if self.drop_self_ref(func) {
             Flush::Flushed
         } else {

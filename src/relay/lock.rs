@@ -5,7 +5,9 @@
 //! Each thread remembers the locks it holds; taking a lock of a level at or
 //! above one already held is reported with both locks named (it is still
 //! taken, as a C caller expects, and may deadlock). Taking a lock the thread
-//! already holds would deadlock for certain: it is refused.
+//! already holds would deadlock for certain: it is refused. The locks the
+//! library takes itself inside a call (a stream's, to close its indexes)
+//! are checked against the caller's the same way.
 
 use crate::core::diag::misuse;
 use crate::core::kind::Kind;
@@ -50,67 +52,80 @@ impl ObjLock {
         ObjLock(RawMutex::INIT)
     }
 
-    /// Take the lock of object `kind` `id` at `level`.
-    pub fn lock(&self, func: &str, level: Level, kind: Kind, id: u64) -> Locked {
+    /// Where taking this lock (of object `kind` `id` at `level`) stands
+    /// against the locks this thread holds; an order violation is reported.
+    fn check(&self, func: &str, level: Level, kind: Kind, id: u64) -> Locked {
         let me = self as *const ObjLock;
-        let verdict = HELD
-            .try_with(|h| {
-                let h = h.borrow();
-                if h.iter().any(|e| e.lock == me) {
-                    misuse!(
-                        func,
-                        "this thread already holds the lock of {} {}; not taken again",
-                        kind.name(),
-                        id
-                    );
-                    return Locked::Recursive;
-                }
-                if let Some(inner) = h.iter().rev().find(|e| e.level >= level) {
-                    misuse!(
-                        func,
-                        "lock order violation: taking the lock of {} {} while holding the lock \
-                         of {} {} (locks nest session, then ctf-trace, then stream)",
-                        kind.name(),
-                        id,
-                        inner.kind.name(),
-                        inner.id
-                    );
-                    return Locked::OutOfOrder;
-                }
-                Locked::Ok
-            })
-            .unwrap_or(Locked::Ok);
-        if verdict == Locked::Recursive {
-            return verdict;
-        }
+        HELD.try_with(|h| {
+            let h = h.borrow();
+            if h.iter().any(|e| e.lock == me) {
+                return Locked::Recursive;
+            }
+            if let Some(inner) = h.iter().rev().find(|e| e.level >= level) {
+                misuse!(
+                    func,
+                    "lock order violation: taking the lock of {} {} while holding the lock \
+                     of {} {} (locks nest session, then ctf-trace, then stream)",
+                    kind.name(),
+                    id,
+                    inner.kind.name(),
+                    inner.id
+                );
+                return Locked::OutOfOrder;
+            }
+            Locked::Ok
+        })
+        .unwrap_or(Locked::Ok)
+    }
+
+    /// Take the raw lock and record it as held by this thread.
+    fn acquire(&self, level: Level, kind: Kind, id: u64) {
         self.0.lock();
         let _ = HELD.try_with(|h| {
             h.borrow_mut().push(Held {
-                lock: me,
+                lock: self,
                 level,
                 kind,
                 id,
             })
         });
+    }
+
+    /// Forget this lock in this thread's held list. False when not there.
+    fn forget(&self) -> bool {
+        let me = self as *const ObjLock;
+        HELD.try_with(|h| {
+            let mut h = h.borrow_mut();
+            match h.iter().rposition(|e| e.lock == me) {
+                Some(i) => {
+                    h.remove(i);
+                    true
+                }
+                None => false,
+            }
+        })
+        .unwrap_or(false)
+    }
+
+    /// Take the lock of object `kind` `id` at `level`.
+    pub fn lock(&self, func: &str, level: Level, kind: Kind, id: u64) -> Locked {
+        let verdict = self.check(func, level, kind, id);
+        if verdict == Locked::Recursive {
+            misuse!(
+                func,
+                "this thread already holds the lock of {} {}; not taken again",
+                kind.name(),
+                id
+            );
+            return verdict;
+        }
+        self.acquire(level, kind, id);
         verdict
     }
 
     /// Release the lock. Refused (false) when this thread does not hold it.
     pub fn unlock(&self, func: &str, kind: Kind, id: u64) -> bool {
-        let me = self as *const ObjLock;
-        let held = HELD
-            .try_with(|h| {
-                let mut h = h.borrow_mut();
-                match h.iter().rposition(|e| e.lock == me) {
-                    Some(i) => {
-                        h.remove(i);
-                        true
-                    }
-                    None => false,
-                }
-            })
-            .unwrap_or(false);
-        if !held {
+        if !self.forget() {
             misuse!(
                 func,
                 "this thread does not hold the lock of {} {}; not released",
@@ -124,15 +139,16 @@ impl ObjLock {
         true
     }
 
-    /// Hold the lock for the library's own use until the guard is dropped,
-    /// unless the calling thread already holds it (then the guard does
-    /// nothing). Not order-checked: the library takes it only where the
-    /// caller's order allows.
-    pub fn hold(&self) -> Hold<'_> {
-        if self.held_by_me() {
+    /// Hold the lock for the library's own use inside `func` until the guard
+    /// is dropped, unless the calling thread already holds it (then the
+    /// guard does nothing). Checked against the locks the caller holds, as
+    /// [`lock`](Self::lock) is: a violation is reported naming both locks
+    /// (the lock is still taken).
+    pub fn hold(&self, func: &str, level: Level, kind: Kind, id: u64) -> Hold<'_> {
+        if self.check(func, level, kind, id) == Locked::Recursive {
             return Hold(None);
         }
-        self.0.lock();
+        self.acquire(level, kind, id);
         Hold(Some(self))
     }
 
@@ -156,6 +172,7 @@ pub struct Hold<'a>(Option<&'a ObjLock>);
 impl Drop for Hold<'_> {
     fn drop(&mut self) {
         if let Some(l) = self.0 {
+            l.forget();
             // SAFETY: `hold` took the raw lock for this guard.
             unsafe { l.0.unlock() };
         }

@@ -2,7 +2,7 @@
 //! creator until closed.
 
 use super::index::Index;
-use super::lock::ObjLock;
+use super::lock::{Hold, Level, ObjLock};
 use super::object::{self, Head, RelayObject};
 use super::session::Session;
 use super::trace::CtfTrace;
@@ -227,6 +227,13 @@ impl Stream {
 
     /// Close now: leave the stream table and lists, close every index, put
     /// the owner's reference. Exactly one close succeeds.
+    /// Hold this stream's lock for the library's own use inside `func`
+    /// (see [`ObjLock::hold`]).
+    pub fn hold_lock(&self, func: &str) -> Hold<'_> {
+        self.lock
+            .hold(func, Level::Stream, Kind::RelayStream, self.handle)
+    }
+
     pub fn close(&self, func: &str) -> Close {
         {
             // Under the trace's list lock so that `publish` cannot race it.
@@ -241,7 +248,7 @@ impl Stream {
             // Index pointers handed out by `relay_index_get_by_id_or_create`
             // are valid while their user holds the stream lock: self
             // references are dropped under it.
-            let _lock = self.lock.hold();
+            let _lock = self.hold_lock(func);
             Index::close_all(func, self);
         }
         // SAFETY: the owner's reference, dropped once (guarded by `closed`).
