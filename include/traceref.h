@@ -428,7 +428,11 @@ bool relay_session_get(struct relay_session *session);
 
 /**
  * Drop a reference on `session`. At 0 the session leaves the session table
- * and is reclaimed after a grace period. NULL does nothing.
+ * and is reclaimed after a grace period. NULL does nothing. A put with no
+ * reference left to drop (a double put) releases nothing and prints one
+ * warning; one that races the last legitimate put may leave the object
+ * never released (leaked, never freed twice or under a reference). The
+ * same holds for every relay_*_put().
  */
 void relay_session_put(struct relay_session *session);
 

@@ -356,7 +356,11 @@ pub extern "C" fn relay_session_get(session: *mut relay_session) -> bool {
 }
 
 /// Drop a reference on `session`. At 0 the session leaves the session table
-/// and is reclaimed after a grace period. NULL does nothing.
+/// and is reclaimed after a grace period. NULL does nothing. A put with no
+/// reference left to drop (a double put) releases nothing and prints one
+/// warning; one that races the last legitimate put may leave the object
+/// never released (leaked, never freed twice or under a reference). The
+/// same holds for every relay_*_put().
 #[no_mangle]
 pub extern "C" fn relay_session_put(session: *mut relay_session) {
     ffi_guard!("relay_session_put", (), {
