@@ -48,6 +48,7 @@
 
 #include "traceref.h"
 #include "check.h"
+#include "capture.h"
 
 #define SOAK_MAX_OPS 2000000L /* per thread */
 #define SOAK_DEFAULT_MS 5000
@@ -658,65 +659,21 @@ static void *worker_main(void *arg)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Capture of stderr for the whole run.                                     */
+/* The warnings this test expects (stderr is captured for the whole run):   */
+/* the refusals its races make on purpose: a contested handle refused, a    */
+/* lookup's new index or trace refused because a close won.                 */
 
-static FILE *captured;
-static int real_stderr = -1;
-
-static void capture_start(void)
+static int classify(const char *line)
 {
-	fflush(stderr);
-	captured = tmpfile();
-	CHECK(captured != NULL);
-	real_stderr = dup(2);
-	CHECK(real_stderr >= 0);
-	CHECK(dup2(fileno(captured), 2) == 2);
-}
+	bool refusal =
+		(strstr(line, "relay_stream_create: stream ") &&
+		 strstr(line, " not created: DuplicateHandle")) ||
+		(strstr(line, "relay_index_get_by_id_or_create: stream ") &&
+		 strstr(line, " is closed: no new index")) ||
+		(strstr(line, "relay_ctf_trace_get_by_path_or_create: session ") &&
+		 strstr(line, " is closed: no new trace"));
 
-/* Warnings that the races of this test make on purpose: a contested handle
- * refused, a lookup's new index or trace refused because a close won. */
-static bool expected_warning(const char *line)
-{
-	return (strstr(line, "relay_stream_create: stream ") &&
-		strstr(line, " not created: DuplicateHandle")) ||
-	       (strstr(line, "relay_index_get_by_id_or_create: stream ") &&
-		strstr(line, " is closed: no new index")) ||
-	       (strstr(line, "relay_ctf_trace_get_by_path_or_create: session ") &&
-		strstr(line, " is closed: no new trace"));
-}
-
-/* Stop capturing; count the expected warnings and copy every other line to
- * the real stderr. Returns the number of other lines. */
-static long capture_stop(long *refusals)
-{
-	char line[512];
-	long others = 0;
-
-	if (real_stderr < 0)
-		return 0;
-	fflush(stderr);
-	dup2(real_stderr, 2);
-	close(real_stderr);
-	real_stderr = -1;
-	rewind(captured);
-	*refusals = 0;
-	while (fgets(line, sizeof(line), captured)) {
-		if (expected_warning(line)) {
-			++*refusals;
-		} else {
-			others++;
-			fputs(line, stderr);
-		}
-	}
-	fclose(captured);
-	return others;
-}
-
-static void capture_at_exit(void)
-{
-	long refusals;
-
-	capture_stop(&refusals);
+	return refusal ? 0 : -1;
 }
 
 int main(void)
@@ -735,8 +692,7 @@ int main(void)
 		nthreads = MAX_THREADS;
 
 	setenv("TRACEREF_LOG", "warn", 1);
-	capture_start();
-	atexit(capture_at_exit);
+	capture_begin();
 	CHECK_EQ_LONG(traceref_live_objects(), 0);
 
 	probe = relay_session_create("probe", "host", 0, false, 2, 11);
@@ -804,7 +760,7 @@ int main(void)
 	CHECK_OK("census zero at the end; %ld payload destructors ran, one per payload; "
 		 "%ld embedded objects released, one per object", payloads_attached, emb_made);
 
-	others = capture_stop(&refusals);
+	others = capture_end(classify, &refusals, 1);
 	CHECK_EQ_LONG(others, 0);
 	CHECK_OK("the only warnings were %ld refusals that the races make on purpose "
 		 "(a contested handle, an index or trace asked for after a close)", refusals);

@@ -48,6 +48,7 @@
 
 #include "traceref.h"
 #include "check.h"
+#include "capture.h"
 
 #define CREATORS 2
 #define READERS 2
@@ -733,61 +734,20 @@ static long duplicates_against_abort(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Capture of stderr for the whole run.                                     */
+/* The warnings this test expects (stderr is captured for the whole run).   */
 
-static FILE *captured;
-static int real_stderr = -1;
+enum { DUPLICATE_REFUSED, GET_REFUSED, EXPECTED_KINDS };
 
-static void capture_start(void)
+static int classify(const char *line)
 {
-	fflush(stderr);
-	captured = tmpfile();
-	CHECK(captured != NULL);
-	real_stderr = dup(2);
-	CHECK(real_stderr >= 0);
-	CHECK(dup2(fileno(captured), 2) == 2);
-}
-
-/* Stop capturing; count the refusals of duplicate handles and of gets at
- * count 0, and copy every other line to the real stderr. Returns the number
- * of other lines. */
-static long capture_stop(long *refusals, long *get_refusals)
-{
-	char line[512];
-	long others = 0;
-
-	if (real_stderr < 0)
-		return 0;
-	fflush(stderr);
-	dup2(real_stderr, 2);
-	close(real_stderr);
-	real_stderr = -1;
-	rewind(captured);
-	*refusals = 0;
-	*get_refusals = 0;
-	while (fgets(line, sizeof(line), captured)) {
-		if (strstr(line, "relay_stream_create: stream ") &&
-		    strstr(line, " not created: DuplicateHandle")) {
-			++*refusals;
-		} else if ((strstr(line, "relay_session_get: session ") ||
-			    strstr(line, "relay_stream_get: stream ")) &&
-			   strstr(line, ": get on a reference count of zero; refused")) {
-			++*get_refusals;
-		} else {
-			others++;
-			fputs(line, stderr);
-		}
-	}
-	fclose(captured);
-	return others;
-}
-
-/* On any exit (a failed check exits at once): show what was captured. */
-static void capture_at_exit(void)
-{
-	long refusals, get_refusals;
-
-	capture_stop(&refusals, &get_refusals);
+	if (strstr(line, "relay_stream_create: stream ") &&
+	    strstr(line, " not created: DuplicateHandle"))
+		return DUPLICATE_REFUSED;
+	if ((strstr(line, "relay_session_get: session ") ||
+	     strstr(line, "relay_stream_get: stream ")) &&
+	    strstr(line, ": get on a reference count of zero; refused"))
+		return GET_REFUSED;
+	return -1;
 }
 
 int main(void)
@@ -804,8 +764,7 @@ int main(void)
 
 	/* Warnings on, captured: only the expected refusals may appear. */
 	setenv("TRACEREF_LOG", "warn", 1);
-	capture_start();
-	atexit(capture_at_exit);
+	capture_begin();
 	start = traceref_live_objects();
 
 	/* The session ids this test will see: after the probe's, and no more
@@ -963,17 +922,18 @@ int main(void)
 	dup_rounds = duplicates_against_abort();
 
 	{
-		long refusals = 0, get_refusals = 0, others;
+		long seen[EXPECTED_KINDS], others;
 		/* each creator's own duplicate per hierarchy, the race losers,
 		 * and every round of the abort phase */
 		const long expected = CREATORS * ITERS + (CREATORS - 1) * RACE + dup_rounds;
 
-		others = capture_stop(&refusals, &get_refusals);
+		others = capture_end(classify, seen, EXPECTED_KINDS);
 		CHECK_EQ_LONG(others, 0);
-		CHECK_EQ_LONG(refusals, expected);
-		CHECK_EQ_LONG(get_refusals, refused_regets);
+		CHECK_EQ_LONG(seen[DUPLICATE_REFUSED], expected);
+		CHECK_EQ_LONG(seen[GET_REFUSED], refused_regets);
 		CHECK_OK("the only warnings were the %ld refusals of duplicate handles and "
-			 "one per get refused at 0 (%ld)", refusals, get_refusals);
+			 "one per get refused at 0 (%ld)", seen[DUPLICATE_REFUSED],
+			 seen[GET_REFUSED]);
 	}
 
 	pthread_barrier_destroy(&start_line);
