@@ -17,6 +17,7 @@
 
 #include "traceref.h"
 #include "check.h"
+#include "capture.h"
 
 #define MAX_NODES 32
 #define NODE_MAGIC 0x6e6f6465L
@@ -98,42 +99,6 @@ static int position_of(int id)
 		if (release_order[i] == id)
 			return i;
 	return -1;
-}
-
-/* Diagnostics written on stderr (fd 2) between begin and end. */
-struct capture {
-	FILE *file;
-	int saved_fd;
-	char text[4096];
-};
-
-static void capture_begin(struct capture *c)
-{
-	fflush(stderr);
-	c->file = tmpfile();
-	CHECK(c->file != NULL);
-	c->saved_fd = dup(2);
-	CHECK(c->saved_fd >= 0);
-	CHECK(dup2(fileno(c->file), 2) == 2);
-}
-
-/* Returns the number of warning lines captured. */
-static int capture_end(struct capture *c)
-{
-	size_t n;
-	int warnings = 0;
-	const char *p;
-
-	fflush(stderr);
-	CHECK(dup2(c->saved_fd, 2) == 2);
-	close(c->saved_fd);
-	rewind(c->file);
-	n = fread(c->text, 1, sizeof(c->text) - 1, c->file);
-	c->text[n] = '\0';
-	fclose(c->file);
-	for (p = c->text; (p = strstr(p, "traceref: warning:")) != NULL; p++)
-		warnings++;
-	return warnings;
 }
 
 /*
@@ -320,15 +285,15 @@ static void test_static(void)
 	/* A static object can neither be parented nor be a parent. */
 	root = new_node(0, NULL);
 	child = new_node(1, NULL);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	bt_object_set_parent(&s, root);
-	w = capture_end(&cap);
+	w = capture_scope_end(&cap);
 	CHECK_EQ_LONG(w, 1);
 	CHECK(bt_object_get_parent(&s) == NULL);
 	CHECK_EQ_LONG(count_of(root), 1);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	bt_object_set_parent(child, &s);
-	w = capture_end(&cap);
+	w = capture_scope_end(&cap);
 	CHECK_EQ_LONG(w, 1);
 	CHECK(bt_object_get_parent(child) == NULL);
 	CHECK_EQ_LONG(count_of(&s), 1);
@@ -387,10 +352,10 @@ static void test_reparent(void)
 	CHECK_EQ_LONG(count_of(l), 1);
 
 	/* Cycles are refused: a node under itself or under a descendant. */
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	bt_object_set_parent(b, l);
 	bt_object_set_parent(x, x);
-	w = capture_end(&cap);
+	w = capture_scope_end(&cap);
 	CHECK_EQ_LONG(w, 2);
 	CHECK(bt_object_get_parent(b) == NULL);
 	p = bt_object_get_parent(x);
@@ -433,9 +398,9 @@ static void test_embedded_and_ctf_do_not_mix(void)
 
 	reset_releases();
 	n = new_node(0, NULL);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	bt_object_set_parent(n, tc);
-	w = capture_end(&cap);
+	w = capture_scope_end(&cap);
 	CHECK_EQ_LONG(w, 1);
 	CHECK(bt_object_get_parent(n) == NULL);
 	CHECK_EQ_LONG(count_of(tc), 1);
@@ -460,9 +425,9 @@ static void test_put_on_zero(void)
 	CHECK_EQ_LONG(count_of(c), 0);
 	CHECK_EQ_LONG(count_of(r), 1);
 
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	bt_put(c); /* one put too many */
-	w = capture_end(&cap);
+	w = capture_scope_end(&cap);
 	CHECK_EQ_LONG(w, 1);
 	CHECK(strstr(cap.text, "bt_put") != NULL);
 	CHECK_EQ_LONG(count_of(c), 0);
@@ -520,9 +485,9 @@ static void test_release_touching_references(void)
 	bt_put(a);
 	CHECK_EQ_LONG(count_of(root), 1);
 
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	bt_put(root);
-	(void)capture_end(&cap);
+	(void)capture_scope_end(&cap);
 	CHECK_EQ_LONG(touching_calls, 3);
 	CHECK_EQ_LONG(n_released, 3);
 	CHECK_EQ_LONG(released[0] + released[1] + released[2], 3);

@@ -35,55 +35,9 @@
 
 #include "traceref.h"
 #include "check.h"
+#include "capture.h"
 
 #define PATH "host-l/sess-l/ust"
-
-/* ------------------------------------------------------------------------ */
-/* Capture of stderr into a temporary file.                                 */
-
-struct capture {
-	FILE *file;
-	int saved_fd;
-	char text[4096];
-};
-
-static void capture_begin(struct capture *c)
-{
-	fflush(stderr);
-	c->file = tmpfile();
-	CHECK(c->file != NULL);
-	c->saved_fd = dup(2);
-	CHECK(c->saved_fd >= 0);
-	CHECK(dup2(fileno(c->file), 2) == 2);
-}
-
-/* Ends the capture; returns the number of lines captured. */
-static int capture_end(struct capture *c)
-{
-	size_t len;
-	int lines = 0;
-	const char *p;
-
-	fflush(stderr);
-	CHECK(dup2(c->saved_fd, 2) == 2);
-	close(c->saved_fd);
-	rewind(c->file);
-	len = fread(c->text, 1, sizeof(c->text) - 1, c->file);
-	c->text[len] = '\0';
-	fclose(c->file);
-	for (p = c->text; *p; p++)
-		if (*p == '\n')
-			lines++;
-	/* Show what was captured, as the test's own output. */
-	for (p = c->text; *p; ) {
-		const char *end = strchr(p, '\n');
-		int n = end ? (int)(end - p) : (int)strlen(p);
-
-		printf("   captured: %.*s\n", n, p);
-		p += n + (end ? 1 : 0);
-	}
-	return lines;
-}
 
 static bool mentions(const struct capture *c, const char *word)
 {
@@ -122,7 +76,7 @@ static void in_order(struct objects *o)
 	long created_count;
 	bool got;
 
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
 	CHECK_EQ_LONG(relay_ctf_trace_lock(o->t), 0);
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
@@ -143,7 +97,7 @@ static void in_order(struct objects *o)
 	/* Released in any order. */
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(o->t), 0);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
-	CHECK_EQ_LONG(capture_end(&cap), 0);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 0);
 	CHECK(idx != NULL);
 	CHECK_EQ_LONG(created_count, 1); /* its self reference only */
 	CHECK(got);
@@ -159,9 +113,9 @@ static void out_of_order(struct objects *o)
 
 	/* A session lock while holding a stream lock. */
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_lock(o->s), 1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK(mentions(&cap, "session"));
 	CHECK(mentions(&cap, "stream"));
 	/* It was taken: both unlock. */
@@ -171,9 +125,9 @@ static void out_of_order(struct objects *o)
 
 	/* A trace lock while holding a stream lock. */
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_ctf_trace_lock(o->t), 1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK(mentions(&cap, "trace"));
 	CHECK(mentions(&cap, "stream"));
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(o->t), 0);
@@ -182,9 +136,9 @@ static void out_of_order(struct objects *o)
 
 	/* A session lock while holding a trace lock. */
 	CHECK_EQ_LONG(relay_ctf_trace_lock(o->t), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_lock(o->s), 1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK(mentions(&cap, "session"));
 	CHECK(mentions(&cap, "trace"));
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
@@ -192,14 +146,14 @@ static void out_of_order(struct objects *o)
 	CHECK_OK("session lock while holding a trace lock: 1, reported naming both, taken");
 
 	/* Back in order afterwards: nothing is remembered wrongly. */
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
 	CHECK_EQ_LONG(relay_ctf_trace_lock(o->t), 0);
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(o->t), 0);
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
-	CHECK_EQ_LONG(capture_end(&cap), 0);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 0);
 }
 
 /* Two locks of the same level, in either order: the second is out of order.
@@ -212,9 +166,9 @@ static void same_level(struct objects *o, struct objects *p)
 
 	/* Two sessions. */
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	r = relay_session_lock(p->s);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK_EQ_LONG(r, 1);
 	CHECK(mentions(&cap, "session"));
 	CHECK(mentions(&cap, "order"));
@@ -222,9 +176,9 @@ static void same_level(struct objects *o, struct objects *p)
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
 	CHECK_EQ_LONG(relay_session_unlock(p->s), 0);
 	CHECK_EQ_LONG(relay_session_lock(p->s), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	r = relay_session_lock(o->s);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK_EQ_LONG(r, 1);
 	CHECK_EQ_LONG(relay_session_unlock(p->s), 0);
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
@@ -232,9 +186,9 @@ static void same_level(struct objects *o, struct objects *p)
 
 	/* Two traces. */
 	CHECK_EQ_LONG(relay_ctf_trace_lock(o->t), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	r = relay_ctf_trace_lock(p->t);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK_EQ_LONG(r, 1);
 	CHECK(mentions(&cap, "trace"));
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(p->t), 0);
@@ -243,18 +197,18 @@ static void same_level(struct objects *o, struct objects *p)
 
 	/* Two streams, also under a session's lock. */
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	r = relay_stream_lock(p->st);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK_EQ_LONG(r, 1);
 	CHECK(mentions(&cap, "stream"));
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
 	CHECK_EQ_LONG(relay_stream_unlock(p->st), 0);
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
 	CHECK_EQ_LONG(relay_stream_lock(p->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	r = relay_stream_lock(o->st);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK_EQ_LONG(r, 1);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
 	CHECK_EQ_LONG(relay_stream_unlock(p->st), 0);
@@ -262,14 +216,14 @@ static void same_level(struct objects *o, struct objects *p)
 	CHECK_OK("a second stream lock: 1, reported, taken");
 
 	/* One of each level, across the two hierarchies, is in order. */
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
 	CHECK_EQ_LONG(relay_ctf_trace_lock(p->t), 0);
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(p->t), 0);
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
-	CHECK_EQ_LONG(capture_end(&cap), 0);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 0);
 	CHECK_OK("one lock per level, from different objects: in order, silent");
 }
 
@@ -278,52 +232,52 @@ static void relock_and_unheld(struct objects *o)
 	struct capture cap;
 
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_lock(o->s), -1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK(mentions(&cap, "session"));
 	/* Not taken twice: one unlock releases it, a second is refused. */
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_unlock(o->s), -1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 
 	CHECK_EQ_LONG(relay_ctf_trace_lock(o->t), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_ctf_trace_lock(o->t), -1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK(mentions(&cap, "trace"));
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(o->t), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(o->t), -1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_stream_lock(o->st), -1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK(mentions(&cap, "stream"));
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), -1);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 
 	/* Never taken at all. */
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_unlock(o->s), -1);
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(o->t), -1);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), -1);
-	CHECK_EQ_LONG(capture_end(&cap), 3);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 3);
 
 	/* All free again: the sequence in order still works silently. */
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
 	CHECK_EQ_LONG(relay_ctf_trace_lock(o->t), 0);
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(o->t), 0);
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
-	CHECK_EQ_LONG(capture_end(&cap), 0);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 0);
 	CHECK_OK("relock by the holder: -1, not taken; unlock of a lock not held: -1");
 }
 
@@ -397,7 +351,7 @@ static void two_threads(struct objects *o)
 
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK(pthread_create(&thread, NULL, contender_main, &c) == 0);
 	while (get_phase(&c) < 1)
 		sleep_ms(1);
@@ -410,7 +364,7 @@ static void two_threads(struct objects *o)
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
 	CHECK(pthread_join(thread, NULL) == 0);
-	capture_end(&cap);
+	capture_scope_end(&cap);
 	CHECK(mentions(&cap, "stream"));
 	CHECK_EQ_LONG(c.unlock_other, -1);
 	CHECK_EQ_LONG(c.lock_result, 0);
@@ -426,9 +380,9 @@ static void index_without_lock(struct objects *o)
 	struct relay_index *idx, *again;
 	long count;
 
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	idx = relay_index_get_by_id_or_create(o->st, 7);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK(mentions(&cap, "lock"));
 	CHECK(mentions(&cap, "stream"));
 	CHECK(idx != NULL);
@@ -437,12 +391,12 @@ static void index_without_lock(struct objects *o)
 	/* With the lock: the same index, silently, still without a reference
 	 * for the caller (nothing to put: its self reference stays until the
 	 * stream's close). */
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
 	again = relay_index_get_by_id_or_create(o->st, 7);
 	count = relay_index_get_ref_count(idx);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
-	CHECK_EQ_LONG(capture_end(&cap), 0);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 0);
 	CHECK_EQ_PTR(again, idx);
 	CHECK_EQ_LONG(count, 1);
 	CHECK_OK("relay_index_get_by_id_or_create without the stream lock: works, warned");
@@ -462,23 +416,23 @@ static void internal_locks(struct objects *o, struct objects *p)
 	CHECK(idx != NULL);
 	CHECK(relay_index_get(idx));
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_session_lock(o->s), 0);
 	CHECK_EQ_LONG(relay_index_try_flush(idx), 1); /* not ready: no seq set */
 	CHECK_EQ_LONG(relay_session_unlock(o->s), 0);
 	CHECK_EQ_LONG(relay_stream_lock(o->st), 0);
 	CHECK_EQ_LONG(relay_index_close_all(o->st), 0);
 	CHECK_EQ_LONG(relay_stream_unlock(o->st), 0);
-	CHECK_EQ_LONG(capture_end(&cap), 0);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 0);
 	CHECK_EQ_LONG(relay_index_get_ref_count(idx), 1); /* ours only */
 	CHECK_OK("library-taken stream locks under the same stream's or the session's lock: silent");
 
 	/* Closing `o`'s stream while holding `p`'s stream lock: the close takes
 	 * `o`'s stream lock inside, a second lock of the same level. */
 	CHECK_EQ_LONG(relay_stream_lock(p->st), 0);
-	capture_begin(&cap);
+	capture_scope_begin(&cap);
 	CHECK_EQ_LONG(relay_stream_close(o->st), 0);
-	CHECK_EQ_LONG(capture_end(&cap), 1);
+	CHECK_EQ_LONG(capture_scope_end(&cap), 1);
 	CHECK(mentions(&cap, "relay_stream_close"));
 	CHECK(mentions(&cap, "lock order violation"));
 	CHECK(mentions(&cap, "stream 5000"));
