@@ -456,21 +456,10 @@ fn embedder(n: usize, root: P, seed: u64) {
     bt_put(root.cast());
 }
 
-fn seed() -> u64 {
-    match std::env::var("TRACEREF_SEED") {
-        Ok(s) => s.parse().expect("TRACEREF_SEED must be a number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1),
-    }
-}
-
 #[test]
 fn threads_race_transitions_adds_and_embedded_objects() {
     common::quiet();
-    let seed = seed();
-    println!("bt_concurrency: seed {seed} (replay with TRACEREF_SEED={seed})");
+    let seed = common::seed("bt_concurrency");
     let base = traceref_live_objects();
 
     // The shared CTF-IR tree: only the trace is held.

@@ -43,16 +43,6 @@ unsafe extern "C" fn slow_destroy(_data: *mut c_void) {
     DESTROYED.fetch_add(1, Ordering::SeqCst);
 }
 
-fn seed() -> u64 {
-    match std::env::var("TRACEREF_SEED") {
-        Ok(s) => s.parse().expect("TRACEREF_SEED must be a number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1),
-    }
-}
-
 struct Pair {
     barrier: Barrier,
     session: AtomicUsize,
@@ -152,8 +142,7 @@ fn maker(
 #[test]
 fn streams_created_during_a_session_close_leave_the_stream_table() {
     common::quiet();
-    let seed = seed();
-    println!("relay_create_close_race: seed {seed} (replay with TRACEREF_SEED={seed})");
+    let seed = common::seed("relay_create_close_race");
     let base = traceref_live_objects();
     // (pair, round, handle) of every handle still taken after its close.
     let stale = Mutex::new(Vec::new());

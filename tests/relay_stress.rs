@@ -850,21 +850,10 @@ fn closer(seed: u64, barrier: &Barrier) {
 }
 // ---------------------------------------------------------------------------
 
-fn seed() -> u64 {
-    match std::env::var("TRACEREF_SEED") {
-        Ok(s) => s.parse().expect("TRACEREF_SEED must be a number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1),
-    }
-}
-
 #[test]
 fn many_threads_create_look_up_iterate_and_close() {
     common::quiet();
-    let seed = seed();
-    println!("relay_stress: seed {seed} (replay with TRACEREF_SEED={seed})");
+    let seed = common::seed("relay_stress");
     let base = traceref_live_objects();
     let table = relay_connection_table_create();
     assert!(!table.is_null());

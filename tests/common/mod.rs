@@ -30,3 +30,18 @@ impl Rng {
 pub fn quiet() {
     std::env::set_var("TRACEREF_LOG", "off");
 }
+
+/// The seed of a randomised test: `TRACEREF_SEED` when set (to replay a
+/// failure), else the clock. Printed by `name` so that a failing run says
+/// how to replay it.
+pub fn seed(name: &str) -> u64 {
+    let seed = match std::env::var("TRACEREF_SEED") {
+        Ok(s) => s.parse().expect("TRACEREF_SEED must be a number"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+    };
+    println!("{name}: seed {seed} (replay with TRACEREF_SEED={seed})");
+    seed
+}
