@@ -35,16 +35,6 @@
 /* A sane upper bound for any count in this test. */
 #define COUNT_BOUND 100000L
 
-/* CHECK for worker threads: same report, no shared counter. */
-#define TCHECK(cond)                                                      \
-	do {                                                              \
-		if (!(cond)) {                                            \
-			fprintf(stderr, "%s:%d: check failed: %s\n",      \
-				__FILE__, __LINE__, #cond);               \
-			exit(1);                                          \
-		}                                                         \
-	} while (0)
-
 static struct bt_ctf_trace *trace;
 /* Weak pointers to the initial classes: reachable from the held trace. */
 static struct bt_ctf_stream_class *initial_sc[INITIAL_SC];
@@ -58,20 +48,9 @@ struct worker {
 	long ops;
 };
 
-static uint64_t next_random(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
 static int below(uint64_t *s, int n)
 {
-	return (int)(next_random(s) % (uint64_t)n);
+	return (int)(next_rand(s) % (uint64_t)n);
 }
 
 static int in_bounds(long count)

@@ -10,6 +10,7 @@
 #ifndef TRACEREF_CHECK_H
 #define TRACEREF_CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,30 @@ static inline long *check_counter(void)
 				    check_b_ ? check_b_ : "(null)");      \
 		++*check_counter();                                       \
 	} while (0)
+
+/* `cond` must be true; for worker threads: the same report as CHECK, but no
+ * shared counter. */
+#define TCHECK(cond)                                                      \
+	do {                                                              \
+		if (!(cond)) {                                            \
+			fprintf(stderr, "%s:%d: check failed: %s\n",      \
+				__FILE__, __LINE__, #cond);               \
+			exit(1);                                          \
+		}                                                         \
+	} while (0)
+
+/* The next number of a per-thread xorshift64* generator seeded in `*s`
+ * (non-zero), so that the randomised tests are reproducible from a seed. */
+static inline uint64_t next_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
 
 /* Report a group of checks that passed. */
 #define CHECK_OK(...)                                                     \

@@ -28,33 +28,9 @@
 
 #include "traceref.h"
 #include "check.h"
+#include "tally.h"
 
 #define PATH "host-b/sess-b/ust"
-
-struct tally {
-	int runs;
-};
-
-static pthread_mutex_t tally_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void tally_destroy(void *data)
-{
-	struct tally *t = data;
-
-	pthread_mutex_lock(&tally_lock);
-	t->runs++;
-	pthread_mutex_unlock(&tally_lock);
-}
-
-static int tally_runs(struct tally *t)
-{
-	int n;
-
-	pthread_mutex_lock(&tally_lock);
-	n = t->runs;
-	pthread_mutex_unlock(&tally_lock);
-	return n;
-}
 
 /* Destructor that counts its calls with NULL data. */
 static int null_data_destroyed;

@@ -22,6 +22,7 @@
 
 #include "traceref.h"
 #include "check.h"
+#include "tally.h"
 
 #define N_DATA 3  /* data streams, plus one metadata stream */
 #define N_IDX 3   /* indexes per data stream */
@@ -40,32 +41,8 @@ static const char *const teardown_name[] = {
 /* ------------------------------------------------------------------------ */
 /* Payloads: one tally per object.                                          */
 
-struct tally {
-	int runs;
-};
-
-static pthread_mutex_t tally_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tally tallies[MAX_TALLIES];
 static int n_tallies;
-
-static void tally_destroy(void *data)
-{
-	struct tally *t = data;
-
-	pthread_mutex_lock(&tally_lock);
-	t->runs++;
-	pthread_mutex_unlock(&tally_lock);
-}
-
-static int tally_runs(struct tally *t)
-{
-	int n;
-
-	pthread_mutex_lock(&tally_lock);
-	n = t->runs;
-	pthread_mutex_unlock(&tally_lock);
-	return n;
-}
 
 static struct tally *attach_tally(void *obj)
 {

@@ -30,34 +30,10 @@
 
 #include "traceref.h"
 #include "check.h"
+#include "tally.h"
 
 /* ------------------------------------------------------------------------ */
 /* Payloads: one tally per object; its destructor counts the runs.          */
-
-struct tally {
-	int runs;
-};
-
-static pthread_mutex_t tally_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void tally_destroy(void *data)
-{
-	struct tally *t = data;
-
-	pthread_mutex_lock(&tally_lock);
-	t->runs++;
-	pthread_mutex_unlock(&tally_lock);
-}
-
-static int tally_runs(struct tally *t)
-{
-	int n;
-
-	pthread_mutex_lock(&tally_lock);
-	n = t->runs;
-	pthread_mutex_unlock(&tally_lock);
-	return n;
-}
 
 /* Attach `t` to `obj` (any refcounted relay object). */
 static void attach_tally(void *obj, struct tally *t)

@@ -64,27 +64,6 @@
 #define LIVE_SOCK(slot) (2000 + (slot))
 #define BATCH 8
 
-/* CHECK for any thread: exits on failure, no shared counter. */
-#define TCHECK(cond)                                                      \
-	do {                                                              \
-		if (!(cond)) {                                            \
-			fprintf(stderr, "%s:%d: check failed: %s\n",      \
-				__FILE__, __LINE__, #cond);               \
-			exit(1);                                          \
-		}                                                         \
-	} while (0)
-
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1Dull;
-}
-
 static long now_ms(void)
 {
 	struct timespec ts;

@@ -77,16 +77,6 @@
 #define RACE_HANDLE_BASE ((uint64_t)9000000u)
 #define SOCK_BASE(c) (((c) + 1) * 100000)
 
-/* CHECK for any thread: exits on failure, no shared counter. */
-#define TCHECK(cond)                                                      \
-	do {                                                              \
-		if (!(cond)) {                                            \
-			fprintf(stderr, "%s:%d: check failed: %s\n",      \
-				__FILE__, __LINE__, #cond);               \
-			exit(1);                                          \
-		}                                                         \
-	} while (0)
-
 /* ------------------------------------------------------------------------ */
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -118,17 +108,6 @@ static bool creators_done(void)
 	n = creators_running;
 	pthread_mutex_unlock(&stats_lock);
 	return n == 0;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1Dull;
 }
 
 /* Shared state, set before the threads start. */
