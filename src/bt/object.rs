@@ -161,19 +161,11 @@ pub fn get(func: &str, obj: &BtObject) {
     match obj.count.inc() {
         Inc::Up(old) => trace_up(func, obj, old),
         Inc::FromZero => {
-            trace_ref!(func, "{} {:p}: 0 -> 1", obj.kind().name(), obj);
-            let p = obj.parent_ptr();
-            if p.is_null() {
-                return;
-            }
-            // SAFETY: as in `get_chain`: the parent outlives its child.
-            let parent = unsafe { &*p };
-            if parent.is_static() {
-                return;
-            }
-            match parent.count.inc() {
-                Inc::Up(old) => trace_up(func, parent, old),
-                next => get_chain(func, parent, next),
+            if let Some(parent) = gained(func, obj) {
+                match parent.count.inc() {
+                    Inc::Up(old) => trace_up(func, parent, old),
+                    next => get_chain(func, parent, next),
+                }
             }
         }
         first => get_chain(func, obj, first),
@@ -185,6 +177,22 @@ fn trace_up(func: &str, o: &BtObject, old: u32) {
     trace_ref!(func, "{} {:p}: {} -> {}", o.kind().name(), o, old, old + 1);
 }
 
+/// `cur` went from 0 to 1: the parent it must now take a reference on, if
+/// any (none for a root or under a static parent).
+#[inline(always)]
+fn gained<'a>(func: &str, cur: &'a BtObject) -> Option<&'a BtObject> {
+    trace_ref!(func, "{} {:p}: 0 -> 1", cur.kind().name(), cur);
+    let p = cur.parent_ptr();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a child's parent outlives it (parents destroy their children
+    // before being reclaimed), and the caller's access to `cur` keeps the
+    // tree alive.
+    let parent = unsafe { &*p };
+    (!parent.is_static()).then_some(parent)
+}
+
 /// The rest of a get whose increment of `obj` gave `first`: after a 0→1
 /// transition, take the reference on the parent, and so on up the tree.
 #[inline(never)]
@@ -193,20 +201,10 @@ fn get_chain(func: &str, obj: &BtObject, first: Inc) {
     let mut inc = first;
     loop {
         match inc {
-            Inc::FromZero => {
-                trace_ref!(func, "{} {:p}: 0 -> 1", cur.kind().name(), cur);
-                let p = cur.parent_ptr();
-                if p.is_null() {
-                    return;
-                }
-                // SAFETY: a child's parent outlives it (parents destroy their
-                // children before being reclaimed), and the caller's access to
-                // `cur` keeps the tree alive.
-                cur = unsafe { &*p };
-                if cur.is_static() {
-                    return;
-                }
-            }
+            Inc::FromZero => match gained(func, cur) {
+                Some(parent) => cur = parent,
+                None => return,
+            },
             Inc::Up(old) => return trace_up(func, cur, old),
             Inc::Saturated => {
                 misuse!(
@@ -226,9 +224,10 @@ fn get_chain(func: &str, obj: &BtObject, first: Inc) {
 /// `bt_put`: drop a reference; at 1→0, drop the reference on the parent, or,
 /// for a root, destroy the tree.
 ///
-/// The common cases (a count that stays above zero, or a 1→0 transition
-/// whose parent's count stays above zero) are inlined into the exported
-/// function; longer chains, destruction and misuse go through [`put_chain`].
+/// The common cases (a count that stays above zero, or a 1→0 transition,
+/// with its parent's count staying above zero or the tree's destruction) are
+/// inlined into the exported function; longer chains and misuse go through
+/// [`put_chain`].
 ///
 /// # Safety
 /// The caller owns the reference it drops, so the tree is alive on entry.
@@ -239,20 +238,15 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
     }
     match obj.count.dec() {
         Dec::Down(old) => trace_down(func, obj, old),
-        Dec::ToZero if !obj.parent_ptr().is_null() => {
-            trace_ref!(func, "{} {:p}: 1 -> 0", obj.kind().name(), obj);
-            // SAFETY: as in `put_chain`: the reference dropped is the one
-            // `obj` held on its parent, which is therefore alive.
-            let parent = unsafe { &*obj.parent_ptr() };
-            if parent.is_static() {
-                return;
-            }
-            match parent.count.dec() {
+        // SAFETY: per this function's contract.
+        Dec::ToZero => match unsafe { lost(func, obj) } {
+            Lost::Parent(parent) => match parent.count.dec() {
                 Dec::Down(old) => trace_down(func, parent, old),
                 // SAFETY: per this function's contract.
                 next => unsafe { put_chain(func, parent, next) },
-            }
-        }
+            },
+            Lost::Done => {}
+        },
         // SAFETY: per this function's contract.
         first => unsafe { put_chain(func, obj, first) },
     }
@@ -261,6 +255,40 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
 #[inline(always)]
 fn trace_down(func: &str, o: &BtObject, old: u32) {
     trace_ref!(func, "{} {:p}: {} -> {}", o.kind().name(), o, old, old - 1);
+}
+
+/// What follows a 1→0 transition.
+enum Lost<'a> {
+    /// Drop the reference held on this parent.
+    Parent(&'a BtObject),
+    /// Nothing more: the parent is static, or `cur` was a root and its tree
+    /// is destroyed.
+    Done,
+}
+
+/// `cur` went from 1 to 0: a root destroys its tree; a child must drop the
+/// reference it held on its parent, returned here unless it is static.
+///
+/// # Safety
+/// As for [`put`]: the reference just dropped was the caller's.
+#[inline(always)]
+unsafe fn lost<'a>(func: &str, cur: &'a BtObject) -> Lost<'a> {
+    trace_ref!(func, "{} {:p}: 1 -> 0", cur.kind().name(), cur);
+    let p = cur.parent_ptr();
+    if p.is_null() {
+        // SAFETY: the root reached zero: no reference to any node of its
+        // tree remains, so this thread owns the tree.
+        unsafe { destroy(cur) };
+        return Lost::Done;
+    }
+    // SAFETY: the reference being dropped is the one `cur` held on its
+    // parent, which is therefore still alive.
+    let parent = unsafe { &*p };
+    if parent.is_static() {
+        Lost::Done
+    } else {
+        Lost::Parent(parent)
+    }
 }
 
 /// The rest of a put whose decrement of `obj` gave `first`: after a 1→0
@@ -275,22 +303,11 @@ unsafe fn put_chain(func: &str, obj: &BtObject, first: Dec) {
     let mut dec = first;
     loop {
         match dec {
-            Dec::ToZero => {
-                trace_ref!(func, "{} {:p}: 1 -> 0", cur.kind().name(), cur);
-                let p = cur.parent_ptr();
-                if p.is_null() {
-                    // SAFETY: the root reached zero: no reference to any node
-                    // of its tree remains, so this thread owns the tree.
-                    unsafe { destroy(cur) };
-                    return;
-                }
-                // SAFETY: the reference being dropped is the one `cur` held on
-                // its parent, which is therefore still alive.
-                cur = unsafe { &*p };
-                if cur.is_static() {
-                    return;
-                }
-            }
+            // SAFETY: per this function's contract.
+            Dec::ToZero => match unsafe { lost(func, cur) } {
+                Lost::Parent(parent) => cur = parent,
+                Lost::Done => return,
+            },
             Dec::Down(old) => return trace_down(func, cur, old),
             Dec::Underflow => {
                 misuse!(
