@@ -79,7 +79,7 @@ thread_local! {
 /// `ptr` is unreachable from every table and list that readers walk, and no
 /// counted reference to it remains. `free` frees it exactly once.
 pub unsafe fn retire(ptr: *mut (), free: unsafe fn(*mut ())) {
-    let s = STRIPE.try_with(|s| *s).unwrap_or(0);
+    let s = my_stripe().unwrap_or(0);
     let (batch, seq) = {
         let mut list = PENDING[s].0.lock();
         list.push(Retired { ptr, free });
