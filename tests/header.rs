@@ -27,8 +27,9 @@ fn prototypes(header: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The argument lists of every call of `name` in `text`.
-fn calls<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+/// The arguments (split at top-level commas, trimmed) of every call of
+/// `name` in `text`.
+fn calls(text: &str, name: &str) -> Vec<Vec<String>> {
     let pat = format!("{name}(");
     let mut out = Vec::new();
     let mut from = 0;
@@ -40,16 +41,22 @@ fn calls<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
             continue;
         }
         let mut depth = 1;
-        let body = &text[from..];
-        if let Some(end) = body.char_indices().find_map(|(i, c)| {
+        let mut args = vec![String::new()];
+        for c in text[from..].chars() {
             match c {
                 '(' => depth += 1,
                 ')' => depth -= 1,
+                ',' if depth == 1 => {
+                    args.push(String::new());
+                    continue;
+                }
                 _ => {}
             }
-            (depth == 0).then_some(i)
-        }) {
-            out.push(&body[..end]);
+            if depth == 0 {
+                out.push(args.iter().map(|a| a.trim().to_string()).collect());
+                break;
+            }
+            args.last_mut().unwrap().push(c);
         }
     }
     out
@@ -73,30 +80,15 @@ fn every_pointer_parameter_is_tested_with_null() {
         protos.len()
     );
     for (name, params) in protos {
-        let params: Vec<&str> = params.split(',').map(str::trim).collect();
-        for (i, p) in params.iter().enumerate() {
+        let calls = calls(&tests, &name);
+        for (i, p) in params.split(',').map(str::trim).enumerate() {
             if !(p.contains('*') || p.contains("_func ")) {
                 continue;
             }
-            let covered = calls(&tests, &name).iter().any(|args| {
-                // Split at top-level commas only.
-                let mut depth = 0;
-                let mut parts = vec![String::new()];
-                for c in args.chars() {
-                    match c {
-                        '(' => depth += 1,
-                        ')' => depth -= 1,
-                        ',' if depth == 0 => {
-                            parts.push(String::new());
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    parts.last_mut().unwrap().push(c);
-                }
-                parts.get(i).is_some_and(|a| a.trim() == "NULL")
-            });
-            if !covered {
+            if !calls
+                .iter()
+                .any(|args| args.get(i).is_some_and(|a| a == "NULL"))
+            {
                 missing.push(format!("{name}: parameter {} ({p})", i + 1));
             }
         }
