@@ -199,15 +199,25 @@ void bt_object_init(void *obj, bt_object_release_func release);
  * with a warning, for NULL, for static objects and when `parent` is `child`
  * or one of its descendants.
  *
- * The caller must hold a reference on both. Re-parenting an object while
- * another thread may drop the last reference on it is not supported.
+ * The caller must hold a reference on both; any thread. Meanwhile other
+ * threads may get and put any node of either tree, call
+ * bt_object_get_parent() or traceref_dump_dot() on them, and link other
+ * objects: the cycle check and the move are one step (of two links that
+ * would close a cycle between them, one is refused), and the old parent is
+ * released, if this move drops its last reference, only once no other
+ * thread can reach it through `child`. Not supported: moving a child while
+ * another thread's bt_get() takes its count from 0 to 1 or bt_put() takes
+ * it from 1 to 0; with the caller's reference held, only a get or put that
+ * began before that reference was taken can be doing so.
  */
 void bt_object_set_parent(void *child, void *parent);
 
 /**
  * A new reference on the parent of `obj` (put it when done), or NULL when
  * `obj` is NULL, not an object of this model, or a root. The caller must
- * hold a reference on `obj`.
+ * hold a reference on `obj`; any thread. The parent returned is alive and
+ * counted even when another thread moves `obj` to another parent at the
+ * same time (it is then the old or the new parent).
  */
 struct bt_object *bt_object_get_parent(void *obj);
 
@@ -350,7 +360,8 @@ size_t traceref_live_objects(void);
  * With a Babeltrace object (any node of a tree; the caller holds a
  * reference on it): the whole tree from its root, each node with its count,
  * "claims" edges from parent to child, and dashed "ref" edges from child to
- * parent while the child's count is above 0.
+ * parent while the child's count is above 0. Links made by other threads
+ * wait until the picture is taken; counts may move meanwhile.
  *
  * With NULL or a relay connection table: the relay registry (sessions,
  * ctf-traces, streams with their published and closed state, indexes,

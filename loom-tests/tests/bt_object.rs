@@ -12,8 +12,9 @@
 //!
 //! The children list is a `parking_lot::Mutex`: loom does not see it, which
 //! is sound here because it is never contended inside a model (it is taken
-//! by `link` before the threads start, and by the destruction, which runs
-//! once, after every other thread has dropped its last reference).
+//! by `link`, under the forest's shape lock, which loom does see, and by the
+//! destruction, which runs once, after every other thread has dropped its
+//! last reference to the tree).
 
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -23,7 +24,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
-use traceref_loom_tests::bt::object::{get, link, put, BtObject};
+use traceref_loom_tests::bt::object::{get, get_parent, link, put, BtObject, LinkError};
 use traceref_loom_tests::core::kind::Kind;
 use traceref_loom_tests::ffi::bt::bt_object;
 use traceref_loom_tests::model;
@@ -263,6 +264,106 @@ fn chain_transitions_race_root_put() {
             grandchild.free();
             child.free();
             root.free();
+        }
+    });
+}
+
+fn move_under(parent: &NodeRef, child: &NodeRef) -> Result<(), LinkError> {
+    link(
+        "bt_object_set_parent",
+        parent.obj(),
+        child.obj(),
+        true,
+        |_| Ok::<(), ()>(()),
+    )
+    .map_err(|e| e.unwrap_or_else(|()| unreachable!()))
+}
+
+/// Two roots, A and B; one thread links A under B while another links B
+/// under A, each holding a reference on both. Exactly one link is accepted
+/// (never a cycle), and when both are put, both are released once.
+#[test]
+fn crossed_links_never_make_a_cycle() {
+    model("crossed_links_never_make_a_cycle", 3, || {
+        let s = shared();
+        let a = NodeRef::new(0, &s);
+        let b = NodeRef::new(1, &s);
+        let linkers: Vec<_> = [(a, b), (b, a)]
+            .into_iter()
+            .map(|(child, parent)| {
+                child.get();
+                parent.get();
+                thread::spawn(move || {
+                    let r = move_under(&parent, &child);
+                    unsafe {
+                        child.put();
+                        parent.put();
+                    }
+                    r.is_ok()
+                })
+            })
+            .collect();
+        let accepted: Vec<bool> = linkers.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(accepted.iter().filter(|&&ok| ok).count(), 1, "{accepted:?}");
+        let parents = if accepted[0] {
+            [Some(1), None]
+        } else {
+            [None, Some(0)]
+        };
+        unsafe {
+            a.put();
+            b.put();
+        }
+        s.check_destroyed(&parents);
+        unsafe {
+            a.free();
+            b.free();
+        }
+    });
+}
+
+/// C under P1, P1 held only by C. One thread holds C and takes C's parent
+/// (then puts it); another holds C and P2 and moves C under P2, its put of
+/// P1 dropping P1's last reference. The parent handed out is P1 or P2, alive
+/// while held; P1 is released exactly once, after the getter let it go.
+#[test]
+fn move_races_get_parent() {
+    model("move_races_get_parent", 3, || {
+        let s = shared();
+        let p1 = NodeRef::new(0, &s);
+        let p2 = NodeRef::new(1, &s);
+        let c = NodeRef::new(2, &s);
+        link_under(&p1, &c);
+        unsafe { p1.put() };
+        c.get();
+        let getter = thread::spawn(move || {
+            let p = get_parent("bt_object_get_parent", c.obj());
+            let held = [p1, p2]
+                .into_iter()
+                .find(|n| std::ptr::eq(n.obj(), p))
+                .expect("the parent is P1 or P2");
+            held.check_live();
+            unsafe {
+                held.put();
+                c.put();
+            }
+        });
+        move_under(&p2, &c).expect("move accepted");
+        getter.join().unwrap();
+        assert!(std::ptr::eq(
+            get_parent("bt_object_get_parent", c.obj()),
+            p2.obj()
+        ));
+        unsafe {
+            p2.put(); // the getter's reference just taken
+            p2.put();
+            c.put();
+        }
+        s.check_destroyed(&[None, None, Some(1)]);
+        unsafe {
+            c.free();
+            p2.free();
+            p1.free();
         }
     });
 }

@@ -182,10 +182,5 @@ pub fn child_at(func: &str, parent: &BtObject, index: i32) -> *mut BtObject {
 
 /// A new reference on the parent of `obj`, or NULL for a root.
 pub fn parent_of(func: &str, obj: &BtObject) -> *mut BtObject {
-    let p = obj.parent_ptr();
-    if !p.is_null() {
-        // SAFETY: the parent of a held object is alive.
-        object::get(func, unsafe { &*p });
-    }
-    p
+    object::get_parent(func, obj)
 }

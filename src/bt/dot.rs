@@ -28,6 +28,11 @@ fn label(o: &BtObject) -> String {
 /// The tree containing `obj` (from its root), as a DOT digraph. The caller
 /// holds a reference on `obj`, which keeps the whole tree alive.
 pub fn tree(obj: &BtObject) -> String {
+    super::object::with_stable_tree(|| draw(obj))
+}
+
+/// [`tree`], with the forest's shape frozen by the caller.
+fn draw(obj: &BtObject) -> String {
     let mut root: &BtObject = obj;
     loop {
         let p = root.parent_ptr();

@@ -16,18 +16,30 @@
 //!   child's parent pointer is valid in its release function.
 //! * An object with no release function is static: gets and puts on it are
 //!   no-ops and it is never released.
+//! * The shape of the forest (parent pointers and children lists) changes
+//!   only under the write side of [`TOPOLOGY`]; whatever follows a parent
+//!   pointer of an object it does not itself hold a reference on (the parent
+//!   getter, the cycle check, pictures) runs under its read side. A link
+//!   drops the reference its child held on the old parent only after leaving
+//!   the lock, so no reader under the lock can reach an old parent that this
+//!   put destroys, and no release function runs under the lock.
 
 use crate::core::census;
 use crate::core::diag::{misuse, trace_ref};
 use crate::core::kind::{Kind, Tag, TagCheck};
 use crate::core::refcount::{Dec, Inc, RefCount};
-use crate::core::sync::{AtomicPtr, Ordering};
+use crate::core::sync::{AtomicPtr, GlobalRwLock, Ordering};
 use parking_lot::Mutex;
 use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 
 /// Release function of an object: frees that object's own memory only.
 pub type ReleaseFn = unsafe extern "C" fn(obj: *mut crate::ffi::bt::bt_object);
+
+/// The forest's shape lock: written by [`link`], read by the walks that
+/// follow parent pointers ([`get_parent`], [`with_stable_tree`]). Links are
+/// rare (building and rearranging trees); gets and puts never take it.
+static TOPOLOGY: GlobalRwLock = GlobalRwLock::new();
 
 /// A pointer to a child in its parent's list.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -368,6 +380,30 @@ unsafe fn destroy(root: &BtObject) {
     }
 }
 
+/// A new reference on the parent of `obj`, or NULL for a root.
+///
+/// The caller holds a reference on `obj`, so `obj` holds one on its parent;
+/// under the read side of [`TOPOLOGY`] that parent cannot be swapped out (and
+/// so released) before the reference taken here is counted.
+pub fn get_parent(func: &str, obj: &BtObject) -> *mut BtObject {
+    let _shape = TOPOLOGY.read();
+    let p = obj.parent_ptr();
+    if !p.is_null() {
+        // SAFETY: `obj` is held by the caller and holds a reference on its
+        // parent, which no link can move away while the read lock is held.
+        get(func, unsafe { &*p });
+    }
+    p
+}
+
+/// Run `walk` with the forest's shape frozen: every ancestor of an object the
+/// caller holds, and every node below them, stays allocated meanwhile (only a
+/// root reaching zero destroys, and holding any node holds its root).
+pub fn with_stable_tree<R>(walk: impl FnOnce() -> R) -> R {
+    let _shape = TOPOLOGY.read();
+    walk()
+}
+
 /// Why linking a child to a parent was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkError {
@@ -386,7 +422,9 @@ pub enum LinkError {
 /// `check` runs under the new parent's children lock before anything changes
 /// (duplicate checks of typed containers); an error from it aborts the link.
 ///
-/// The caller must hold a reference on `child` and on `parent`.
+/// The caller must hold a reference on `child` and on `parent`. The cycle
+/// check and the change are one step under the write side of [`TOPOLOGY`],
+/// so two links made at the same time cannot close a cycle between them.
 pub fn link<E>(
     func: &str,
     parent: &BtObject,
@@ -397,73 +435,66 @@ pub fn link<E>(
     if child.is_static() || parent.is_static() {
         return Err(Ok(LinkError::Static));
     }
+    let old = {
+        let _shape = TOPOLOGY.write();
+        relink(func, parent, child, reparent, check)?
+    };
+    if let Some(oldp) = old {
+        // SAFETY: the reverse reference the child held on its old parent,
+        // dropped outside the lock: this put may destroy the old parent's
+        // tree and run release functions, which may call back in here.
+        unsafe { put(func, oldp) };
+    }
+    Ok(())
+}
+
+/// The part of [`link`] made under the write side of [`TOPOLOGY`]: returns
+/// the old parent whose reference the caller must drop (None for a former
+/// root, or when linked again under the same parent: nothing moves then).
+fn relink<'a, E>(
+    func: &str,
+    parent: &'a BtObject,
+    child: &'a BtObject,
+    reparent: bool,
+    check: impl FnOnce(&[Child]) -> Result<(), E>,
+) -> Result<Option<&'a BtObject>, Result<LinkError, E>> {
     // Refuse cycles: the parent must not be the child or below it.
     let mut a: *const BtObject = parent;
     while !a.is_null() {
         if ptr::eq(a, child) {
             return Err(Ok(LinkError::Cycle));
         }
-        // SAFETY: ancestors of a held object are alive.
+        // SAFETY: ancestors of a held object are alive, and the shape cannot
+        // change under the write lock.
         a = unsafe { (*a).parent_ptr() };
     }
-    // Hold a temporary reference on the child: its count stays above zero, so
-    // exactly one reverse reference exists and it moves with the pointer.
-    get(func, child);
-    // Take the reference the child will hold on its new parent first, so the
-    // new parent cannot reach zero in between.
-    get(func, parent);
-    let old = {
-        let mut kids = parent.children.lock();
-        if let Err(e) = check(&kids) {
-            drop(kids);
-            // SAFETY: both references were taken just above.
-            unsafe {
-                put(func, parent);
-                put(func, child);
-            }
-            return Err(Err(e));
-        }
-        let want = if reparent {
-            child.parent.load(Ordering::Acquire)
-        } else {
-            ptr::null_mut()
-        };
-        if let Err(_cur) = child.parent.compare_exchange(
-            want,
-            parent as *const _ as *mut _,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            drop(kids);
-            // SAFETY: both references were taken just above.
-            unsafe {
-                put(func, parent);
-                put(func, child);
-            }
-            return Err(Ok(LinkError::HasParent));
-        }
-        kids.push(Child(NonNull::from(child)));
-        want
-    };
-    if !old.is_null() {
-        // SAFETY: the old parent is alive: the child held a reference on it
-        // (count above zero) until the `put` below.
-        let oldp = unsafe { &*old };
-        if !ptr::eq(oldp, parent) {
-            oldp.children
-                .lock()
-                .retain(|c| !ptr::eq(c.0.as_ptr(), child));
-        } else {
-            // Linked twice under the same parent: keep one entry.
-            let mut kids = parent.children.lock();
-            if let Some(i) = kids.iter().position(|c| ptr::eq(c.0.as_ptr(), child)) {
-                kids.remove(i);
-            }
-        }
-        // SAFETY: drop the reverse reference the child held on its old parent.
-        unsafe { put(func, oldp) };
+    let old = child.parent_ptr();
+    if !old.is_null() && !reparent {
+        return Err(Ok(LinkError::HasParent));
     }
-    // SAFETY: the temporary reference taken above.
-    unsafe { put(func, child) };
-    Ok(())
+    {
+        let mut kids = parent.children.lock();
+        check(&kids).map_err(Err)?;
+        if ptr::eq(old, parent) {
+            // Linked again under the same parent: nothing moves.
+            return Ok(None);
+        }
+        // The child's count is above zero (the caller holds it), so it holds
+        // exactly one reverse reference: take the new one before the pointer
+        // moves, so that the new parent cannot reach zero in between. The
+        // caller holds `parent`, so this get never crosses a 0->1 edge.
+        get(func, parent);
+        child.parent.store(parent as *const _ as *mut _, Ordering::Release);
+        kids.push(Child(NonNull::from(child)));
+    }
+    if old.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the old parent is alive: the child still holds its reference
+    // on it, dropped by the caller after the lock.
+    let oldp = unsafe { &*old };
+    oldp.children
+        .lock()
+        .retain(|c| !ptr::eq(c.0.as_ptr(), child));
+    Ok(Some(oldp))
 }

@@ -15,3 +15,24 @@ macro_rules! const_fn {
 }
 
 pub(crate) use const_fn;
+
+/// A process-wide reader-writer lock for a `static` (the Babeltrace forest's
+/// shape lock). The loom models' version is loom's `RwLock`, so that the
+/// models explore the interleavings around it.
+pub struct GlobalRwLock(parking_lot::RwLock<()>);
+
+impl GlobalRwLock {
+    pub const fn new() -> Self {
+        GlobalRwLock(parking_lot::const_rwlock(()))
+    }
+
+    #[inline]
+    pub fn read(&self) -> impl Drop + '_ {
+        self.0.read()
+    }
+
+    #[inline]
+    pub fn write(&self) -> impl Drop + '_ {
+        self.0.write()
+    }
+}

@@ -150,8 +150,16 @@ pub extern "C" fn bt_object_init(obj: *mut c_void, release: bt_object_release_fu
 /// with a warning, for NULL, for static objects and when `parent` is `child`
 /// or one of its descendants.
 ///
-/// The caller must hold a reference on both. Re-parenting an object while
-/// another thread may drop the last reference on it is not supported.
+/// The caller must hold a reference on both; any thread. Meanwhile other
+/// threads may get and put any node of either tree, call
+/// bt_object_get_parent() or traceref_dump_dot() on them, and link other
+/// objects: the cycle check and the move are one step (of two links that
+/// would close a cycle between them, one is refused), and the old parent is
+/// released, if this move drops its last reference, only once no other
+/// thread can reach it through `child`. Not supported: moving a child while
+/// another thread's bt_get() takes its count from 0 to 1 or bt_put() takes
+/// it from 1 to 0; with the caller's reference held, only a get or put that
+/// began before that reference was taken can be doing so.
 #[no_mangle]
 pub extern "C" fn bt_object_set_parent(child: *mut c_void, parent: *mut c_void) {
     ffi_guard!("bt_object_set_parent", (), {
@@ -170,7 +178,9 @@ pub extern "C" fn bt_object_set_parent(child: *mut c_void, parent: *mut c_void) 
 
 /// A new reference on the parent of `obj` (put it when done), or NULL when
 /// `obj` is NULL, not an object of this model, or a root. The caller must
-/// hold a reference on `obj`.
+/// hold a reference on `obj`; any thread. The parent returned is alive and
+/// counted even when another thread moves `obj` to another parent at the
+/// same time (it is then the old or the new parent).
 #[no_mangle]
 pub extern "C" fn bt_object_get_parent(obj: *mut c_void) -> *mut bt_object {
     ffi_guard!("bt_object_get_parent", ptr::null_mut(), {

@@ -12,7 +12,8 @@ use libc::{c_int, c_void};
 /// With a Babeltrace object (any node of a tree; the caller holds a
 /// reference on it): the whole tree from its root, each node with its count,
 /// "claims" edges from parent to child, and dashed "ref" edges from child to
-/// parent while the child's count is above 0.
+/// parent while the child's count is above 0. Links made by other threads
+/// wait until the picture is taken; counts may move meanwhile.
 ///
 /// With NULL or a relay connection table: the relay registry (sessions,
 /// ctf-traces, streams with their published and closed state, indexes,

@@ -11,3 +11,26 @@ macro_rules! const_fn {
 }
 
 pub(crate) use const_fn;
+
+loom::lazy_static! {
+    static ref GLOBAL_RWLOCK: loom::sync::RwLock<()> = loom::sync::RwLock::new(());
+}
+
+/// The library's `GlobalRwLock` as loom's `RwLock` (one per loom execution,
+/// through loom's `lazy_static`). The library has one such lock, so every
+/// value of this type stands for that one.
+pub struct GlobalRwLock;
+
+impl GlobalRwLock {
+    pub const fn new() -> Self {
+        GlobalRwLock
+    }
+
+    pub fn read(&self) -> impl Drop + '_ {
+        GLOBAL_RWLOCK.read().unwrap()
+    }
+
+    pub fn write(&self) -> impl Drop + '_ {
+        GLOBAL_RWLOCK.write().unwrap()
+    }
+}
