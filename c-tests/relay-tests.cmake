@@ -4,3 +4,6 @@ traceref_add_c_test(relay_hierarchy unit/relay_hierarchy.c)
 traceref_add_c_test(relay_stress unit/relay_stress.c)
 traceref_add_c_test(relay_bad_input unit/relay_bad_input.c)
 traceref_add_c_test(relay_lock_order unit/relay_lock_order.c)
+# Payload destructors never run inside the application's lookups, gets,
+# puts or closes (the reclaim thread or the barrier runs them).
+traceref_add_c_test(relay_reclaim_context unit/relay_reclaim_context.c)

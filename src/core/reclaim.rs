@@ -12,20 +12,22 @@
 //! every pending object over and then wait for exactly the batches that were
 //! outstanding when it was called.
 //!
-//! A batch whose grace period ended is freed by the thread that retired it
-//! when possible: crossbeam-epoch runs deferred closures on whichever thread
-//! collects, and memory freed by a thread other than the one that allocated
-//! it makes the allocator's per-thread arenas contend. So a closure that runs
-//! on another thread parks its batch in the retiring stripe's *ready* list,
-//! which that stripe's threads drain at their next batch; a ready list that
-//! holds [`READY_LIMIT`] batches is drained by whoever adds to it, and
-//! [`barrier`] drains them all, so nothing waits there unboundedly.
+//! Where the frees run: crossbeam-epoch runs a deferred closure on whichever
+//! thread next collects, and every pin may collect, so a closure can run
+//! inside an application's lookup, get or put. The closure therefore frees
+//! nothing: it moves its batch to the *ready* list. Ready batches are freed
+//! (their payload destructors run) only by the library's reclaim thread,
+//! which also drives the epoch while batches are outstanding, and by
+//! [`barrier`], documented to reclaim on its caller's thread. So no
+//! destructor runs where the application may hold a lock that it takes
+//! (liburcu's `call_rcu` thread, for the same reason).
 
 use crossbeam_epoch::{self as epoch, Guard};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// An object waiting for its grace period.
 struct Retired {
@@ -39,30 +41,49 @@ unsafe impl Send for Retired {}
 
 const STRIPES: usize = 8;
 const BATCH: usize = 32;
-/// Batches a ready list holds before the thread adding one frees them all.
-const READY_LIMIT: usize = 4;
+/// How often the reclaim thread tries to advance the epoch while batches
+/// are outstanding.
+const POLL: Duration = Duration::from_millis(1);
 
 #[repr(align(128))]
 struct Stripe(Mutex<Vec<Retired>>);
 
-/// A batch past its grace period, waiting for a thread of its stripe.
+/// A batch past its grace period, waiting to be freed.
 struct Ready {
     seq: u64,
     objs: Vec<Retired>,
 }
 
-#[repr(align(128))]
-struct ReadyList(Mutex<Vec<Ready>>);
-
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Stripe = Stripe(Mutex::new(Vec::new()));
 static PENDING: [Stripe; STRIPES] = [EMPTY; STRIPES];
-#[allow(clippy::declare_interior_mutable_const)]
-const NONE_READY: ReadyList = ReadyList(Mutex::new(Vec::new()));
-static READY: [ReadyList; STRIPES] = [NONE_READY; STRIPES];
 static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
 /// Batches handed to crossbeam-epoch and not yet freed.
 static OUTSTANDING: Mutex<BTreeSet<u64>> = Mutex::new(BTreeSet::new());
+
+/// The reclaim thread's mailbox.
+struct Reclaimer {
+    /// Batches whose grace period ended.
+    ready: Vec<Ready>,
+    /// The thread, once started (in this process).
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Whether it waits for work (and must be woken by a new batch).
+    idle: bool,
+    /// Asked to stop (at process exit), and whether it did.
+    stop: bool,
+    stopped: bool,
+}
+
+static RECLAIMER: Mutex<Reclaimer> = Mutex::new(Reclaimer {
+    ready: Vec::new(),
+    thread: None,
+    idle: false,
+    stop: false,
+    stopped: false,
+});
+/// Wakes the reclaim thread (new batch, stop request) and the exit handler
+/// waiting for it to stop.
+static WAKE: Condvar = Condvar::new();
 
 thread_local! {
     static STRIPE: usize = {
@@ -73,13 +94,14 @@ thread_local! {
     static READ_SECTION: RefCell<(usize, Option<Guard>)> = const { RefCell::new((0, None)) };
 }
 
-/// Retire `ptr`: `free(ptr)` runs after a grace period, on some thread.
+/// Retire `ptr`: `free(ptr)` runs after a grace period, on the reclaim
+/// thread or inside a [`barrier`], never on the calling thread otherwise.
 ///
 /// # Safety
 /// `ptr` is unreachable from every table and list that readers walk, and no
 /// counted reference to it remains. `free` frees it exactly once.
 pub unsafe fn retire(ptr: *mut (), free: unsafe fn(*mut ())) {
-    let s = my_stripe().unwrap_or(0);
+    let s = STRIPE.try_with(|s| *s).unwrap_or(0);
     let (batch, seq) = {
         let mut list = PENDING[s].0.lock();
         list.push(Retired { ptr, free });
@@ -88,13 +110,8 @@ pub unsafe fn retire(ptr: *mut (), free: unsafe fn(*mut ())) {
         }
         take(&mut list)
     };
-    submit(batch, seq, s);
-    drain_ready(s);
-}
-
-/// The calling thread's stripe, if it has one.
-fn my_stripe() -> Option<usize> {
-    STRIPE.try_with(|s| *s).ok()
+    submit(batch, seq);
+    wake_reclaimer();
 }
 
 /// Free a batch whose grace period ended and mark it done.
@@ -107,32 +124,15 @@ fn run(objs: Vec<Retired>, seq: u64) {
     OUTSTANDING.lock().remove(&seq);
 }
 
-/// Free the batches waiting in stripe `s`'s ready list.
-fn drain_ready(s: usize) {
-    let ready = std::mem::take(&mut *READY[s].0.lock());
+/// Free every ready batch, on the calling thread (the reclaim thread, or a
+/// barrier's caller).
+fn drain_ready() -> bool {
+    let ready = std::mem::take(&mut RECLAIMER.lock().ready);
+    let any = !ready.is_empty();
     for b in ready {
         run(b.objs, b.seq);
     }
-}
-
-/// A batch's grace period ended, on some thread: free it here if this thread
-/// retired it (or shares its stripe), else leave it to the stripe.
-fn hand_back(s: usize, objs: Vec<Retired>, seq: u64) {
-    if my_stripe() == Some(s) {
-        run(objs, seq);
-        return;
-    }
-    let overflow = {
-        let mut ready = READY[s].0.lock();
-        ready.push(Ready { seq, objs });
-        if ready.len() < READY_LIMIT {
-            return;
-        }
-        std::mem::take(&mut *ready)
-    };
-    for b in overflow {
-        run(b.objs, b.seq);
-    }
+    any
 }
 
 /// Take a stripe's pending objects as a batch and register its number as
@@ -144,16 +144,144 @@ fn take(list: &mut Vec<Retired>) -> (Vec<Retired>, u64) {
     (std::mem::take(list), seq)
 }
 
-/// Hand a registered batch of stripe `s` to crossbeam-epoch.
-fn submit(batch: Vec<Retired>, seq: u64, s: usize) {
+/// Hand a registered batch to crossbeam-epoch. Its closure, run after the
+/// grace period on whatever thread collects, only moves the batch to the
+/// ready list.
+fn submit(objs: Vec<Retired>, seq: u64) {
     let guard = epoch::pin();
-    let work = move || hand_back(s, batch, seq);
-    // SAFETY: the closure only frees (or hands over for freeing) objects that
-    // are no longer reachable (see `retire`); crossbeam-epoch runs it after
-    // every thread pinned now has unpinned, which is the grace period those
-    // objects need.
+    let work = move || RECLAIMER.lock().ready.push(Ready { seq, objs });
+    // SAFETY: the closure only hands over objects that are no longer
+    // reachable (see `retire`); crossbeam-epoch runs it after every thread
+    // pinned now has unpinned, which is the grace period those objects need.
     unsafe { guard.defer_unchecked(work) };
     guard.flush();
+}
+
+/// Start the reclaim thread on first use, or wake it if it waits for work.
+fn wake_reclaimer() {
+    let mut r = RECLAIMER.lock();
+    if r.thread.is_none() && !r.stop {
+        let spawned = std::thread::Builder::new()
+            .name("traceref-reclaim".into())
+            .spawn(reclaim_thread);
+        match spawned {
+            Ok(t) => {
+                r.thread = Some(t);
+                register_process_handlers();
+            }
+            Err(e) => crate::core::diag::misuse!(
+                "traceref",
+                "cannot start the reclaim thread ({e}); objects are freed only by traceref_reclaim_barrier()"
+            ),
+        }
+    } else if r.idle {
+        r.idle = false;
+        WAKE.notify_all();
+    }
+}
+
+/// The reclaim thread: while batches are outstanding, advance the epoch
+/// (which moves expired batches to the ready list) and free what is ready;
+/// otherwise sleep until a batch is submitted. Stops when asked at exit.
+fn reclaim_thread() {
+    loop {
+        let freed = drain_ready();
+        let outstanding = !OUTSTANDING.lock().is_empty();
+        let mut r = RECLAIMER.lock();
+        if r.stop {
+            r.stopped = true;
+            WAKE.notify_all();
+            return;
+        }
+        if !r.ready.is_empty() {
+            continue;
+        }
+        if outstanding {
+            drop(r);
+            epoch::pin().flush();
+            if !freed {
+                let mut r = RECLAIMER.lock();
+                if r.ready.is_empty() && !r.stop {
+                    WAKE.wait_for(&mut r, POLL);
+                }
+            }
+        } else {
+            r.idle = true;
+            while r.idle && !r.stop {
+                WAKE.wait(&mut r);
+            }
+        }
+    }
+}
+
+/// At process exit, stop the reclaim thread and join it, so that nothing of
+/// it is left (memory checkers report a running thread's TLS as leaked).
+/// Waits at most a second: a payload destructor that blocks is not waited
+/// for.
+extern "C" fn stop_at_exit() {
+    let mut r = RECLAIMER.lock();
+    if r.thread.is_none() {
+        return;
+    }
+    r.stop = true;
+    WAKE.notify_all();
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !r.stopped {
+        if WAKE.wait_until(&mut r, deadline).timed_out() {
+            return;
+        }
+    }
+    let t = r.thread.take();
+    drop(r);
+    if let Some(t) = t {
+        let _ = t.join();
+    }
+}
+
+/// A lock that a fork's child may find held by a thread that did not follow.
+trait ForceUnlock {
+    /// # Safety
+    /// Only in a fork's child, before it starts threads.
+    unsafe fn force_unlock_if_locked(&self);
+}
+
+impl<T> ForceUnlock for Mutex<T> {
+    unsafe fn force_unlock_if_locked(&self) {
+        if self.is_locked() {
+            // SAFETY: per the trait's contract, the holder is gone.
+            unsafe { self.force_unlock() };
+        }
+    }
+}
+
+/// Register, once, the exit handler and the fork handler: after a fork the
+/// child has no reclaim thread, and the next batch starts one.
+fn register_process_handlers() {
+    extern "C" fn in_child() {
+        // The fork copied the forking thread alone, which holds none of
+        // these locks (fork is not called from inside this library); a lock
+        // held at that instant belonged to a thread that is gone.
+        for m in [&OUTSTANDING as &dyn ForceUnlock, &RECLAIMER] {
+            // SAFETY: no other thread runs in the child yet, and the lock's
+            // holder, if any, does not exist here.
+            unsafe { m.force_unlock_if_locked() };
+        }
+        let mut r = RECLAIMER.lock();
+        // The handle names the parent's thread: never join or detach it.
+        std::mem::forget(r.thread.take());
+        r.idle = false;
+        r.stop = false;
+        r.stopped = false;
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: both handlers touch only this module's statics;
+        // pthread_atfork and atexit have no other precondition.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(in_child));
+            libc::atexit(stop_at_exit);
+        }
+    });
 }
 
 /// Whether the calling thread is inside an explicit read-side section.
@@ -196,13 +324,13 @@ pub fn barrier() -> bool {
     if in_read_section() {
         return false;
     }
-    for (i, s) in PENDING.iter().enumerate() {
+    for s in PENDING.iter() {
         let taken = {
             let mut list = s.0.lock();
             (!list.is_empty()).then(|| take(&mut list))
         };
         if let Some((batch, seq)) = taken {
-            submit(batch, seq, i);
+            submit(batch, seq);
         }
     }
     let upto = NEXT_BATCH.load(Ordering::Relaxed);
@@ -219,9 +347,7 @@ pub fn barrier() -> bool {
         // deferred batches whose grace period is over; those handed back to
         // their stripes are freed here.
         epoch::pin().flush();
-        for s in 0..STRIPES {
-            drain_ready(s);
-        }
+        drain_ready();
         spins += 1;
         if spins > 64 {
             std::thread::sleep(std::time::Duration::from_micros(50));
@@ -244,21 +370,39 @@ mod tests {
         FREED.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Batches retired by threads that exit before their grace period ends
-    /// are handed back to stripes no thread drains any more: the barrier
-    /// frees them, and the overflow rule frees them when other threads keep
-    /// collecting.
+    static FREED_ELSEWHERE: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        static RETIRING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    unsafe fn count_free_checked(p: *mut ()) {
+        if RETIRING.with(|r| r.get()) {
+            FREED_ELSEWHERE.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: as in `count_free`.
+        unsafe { count_free(p) };
+    }
+
+    /// Objects retired by threads that keep pinning (as lookups do) and then
+    /// exit are freed by the reclaim thread without a barrier, never on a
+    /// retiring thread; the barrier then finds nothing left.
     #[test]
-    fn batches_of_exited_threads_are_freed() {
-        const PER_THREAD: usize = BATCH * (READY_LIMIT + 2) + 5;
+    fn batches_are_freed_by_the_reclaim_thread() {
+        const PER_THREAD: usize = BATCH * 6 + 5;
+        let before = FREED.load(Ordering::Relaxed);
         let threads: Vec<_> = (0..3)
             .map(|_| {
                 std::thread::spawn(|| {
+                    RETIRING.with(|r| r.set(true));
                     for i in 0..PER_THREAD {
                         let p = Box::into_raw(Box::new(i as u64)).cast::<()>();
                         // SAFETY: `p` is reachable from nowhere else and
-                        // `count_free` frees it once.
-                        unsafe { retire(p, count_free) };
+                        // `count_free_checked` frees it once.
+                        unsafe { retire(p, count_free_checked) };
+                        for _ in 0..200 {
+                            drop(epoch::pin());
+                        }
                     }
                 })
             })
@@ -266,10 +410,16 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        for _ in 0..1000 {
-            epoch::pin().flush();
+        let full_batches = 3 * (PER_THREAD / BATCH) * BATCH;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while FREED.load(Ordering::Relaxed) - before < full_batches / 2
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
         }
+        assert!(FREED.load(Ordering::Relaxed) - before >= full_batches / 2);
         assert!(barrier());
-        assert_eq!(FREED.load(Ordering::Relaxed), 3 * PER_THREAD);
+        assert_eq!(FREED.load(Ordering::Relaxed) - before, 3 * PER_THREAD);
+        assert_eq!(FREED_ELSEWHERE.load(Ordering::Relaxed), 0);
     }
 }

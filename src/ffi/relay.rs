@@ -226,7 +226,9 @@ pub extern "C" fn traceref_read_unlock() {
 /// Wait until every relay object whose last reference was put before this
 /// call has been reclaimed (its payload destructor has run and its memory is
 /// freed). Returns 0, or -1 without waiting when called inside a read-side
-/// section (it would wait for itself).
+/// section (it would wait for itself). Any thread; it reclaims on the
+/// calling thread too, so payload destructors may run inside it: do not
+/// call it holding a lock that a destructor takes.
 #[no_mangle]
 pub extern "C" fn traceref_reclaim_barrier() -> c_int {
     ffi_guard!("traceref_reclaim_barrier", -1, {
@@ -245,7 +247,11 @@ pub extern "C" fn traceref_reclaim_barrier() -> c_int {
 /// Attach a caller payload to a refcounted relay object (session, ctf-trace,
 /// stream, index, viewer stream or connection). `destroy` (may be NULL) is
 /// called once with `data` when the object is reclaimed, after its grace
-/// period, on an unspecified thread; it must not call into this library.
+/// period: on the library's reclaim thread (`traceref-reclaim`, started with
+/// the first object reclaimed and stopped at exit), or inside a
+/// traceref_reclaim_barrier() on its caller's thread; never inside a lookup,
+/// get, put, close or any other call. It must not call into this library;
+/// it may take the application's own locks.
 /// Returns 0, or -1 when `obj` is NULL or not a relay object, or already has
 /// a payload. The caller must hold a reference on `obj`.
 #[no_mangle]
