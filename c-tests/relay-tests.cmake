@@ -7,3 +7,6 @@ traceref_add_c_test(relay_lock_order unit/relay_lock_order.c)
 # Payload destructors never run inside the application's lookups, gets,
 # puts or closes (the reclaim thread or the barrier runs them).
 traceref_add_c_test(relay_reclaim_context unit/relay_reclaim_context.c)
+# Connection-table membership against close and destroy: each race for a
+# bounded time (TRACEREF_RACE_SECONDS per scenario, default 2).
+traceref_add_c_test(relay_table_race unit/relay_table_race.c)

@@ -1,11 +1,13 @@
 //! Machinery shared by both models: the counter, object tags, the census,
-//! diagnostics and deferred reclamation.
+//! diagnostics, membership of objects in containers and deferred
+//! reclamation.
 
 pub mod census;
 pub mod hash;
 #[macro_use]
 pub mod diag;
 pub mod kind;
+pub mod member;
 pub mod reclaim;
 pub mod refcount;
 pub mod sync;

@@ -1342,10 +1342,24 @@ pub extern "C" fn relay_connection_table_create() -> *mut relay_connection_table
     })
 }
 
-/// Destroy `table`: every connection still in it is closed (its owner's
-/// reference put), then the table is freed after a grace period. Returns 0,
-/// or -1 (nothing done) for NULL or when called inside a read-side section.
-/// `table` must not be used after this call.
+/// Destroy `table`. First it stops taking connections: from then on
+/// relay_connection_table_add() on it is refused. Then every connection
+/// still in it is closed as by relay_connection_close() (its owner's
+/// reference put; a later relay_connection_close() of it returns -1), except
+/// one whose last reference is being put at that moment, which is only taken
+/// out; and the table is freed after a grace period. Returns 0, or -1
+/// (nothing done) for NULL, when called inside a read-side section, or when
+/// `table` is already being destroyed.
+///
+/// Under races: a relay_connection_table_add() that overlaps this call
+/// either completes first (the connection is then closed here) or is
+/// refused; a relay_connection_close() of a connection in `table` that
+/// overlaps it closes the connection or finds it closed by this call (-1),
+/// one of the two, never both; relay_connection_get_by_sock() finds a
+/// connection or nothing. A call on `table` that may overlap this one must be
+/// made inside a read-side section (traceref_read_lock()) entered before
+/// this call began: that keeps the table's memory valid until it returns.
+/// `table` must not be used once this call returned.
 #[no_mangle]
 pub extern "C" fn relay_connection_table_destroy(table: *mut relay_connection_table) -> c_int {
     ffi_guard!("relay_connection_table_destroy", -1, {
@@ -1355,9 +1369,15 @@ pub extern "C" fn relay_connection_table_destroy(table: *mut relay_connection_ta
             misuse!(F, "called inside a read-side section; table not destroyed");
             return -1;
         }
-        // SAFETY: a live table from `create`; the caller gives it up.
-        unsafe { ConnectionTable::destroy(F, table.cast()) };
-        0
+        // SAFETY: a live table from `create`; the caller gives it up, and
+        // makes the calls that may overlap this one from read-side sections
+        // entered before it (the documented contract).
+        if unsafe { ConnectionTable::destroy(F, table.cast()) } {
+            0
+        } else {
+            misuse!(F, "table {:p} is already being destroyed", table);
+            -1
+        }
     })
 }
 
@@ -1379,9 +1399,18 @@ pub extern "C" fn relay_connection_create(sock: c_int, r#type: c_int) -> *mut re
 }
 
 /// Add `conn` to `table`, where relay_connection_get_by_sock() finds it
-/// until it is closed or released. Returns 0, or -1 (nothing changes) for
-/// NULL, a connection already in a table or closed, or a socket already in
-/// `table`. The caller must hold a reference on `conn`.
+/// until it is closed or released. Returns 0, or -1 (nothing changes, one
+/// warning line) for NULL, a connection already in a table or closed, a
+/// socket already in `table`, or a table being destroyed. The caller must
+/// hold a reference on `conn`.
+///
+/// Under races, the add is ordered with relay_connection_close() of `conn`
+/// and with relay_connection_table_destroy() of `table`: if it comes first,
+/// the close takes `conn` out of `table` again (and the destruction closes
+/// it); if it comes second, it is refused. Either way, once the close
+/// returned, no lookup finds `conn`. An add that may overlap the
+/// destruction of `table` must be made inside a read-side section entered
+/// before the destruction began (see relay_connection_table_destroy()).
 #[no_mangle]
 pub extern "C" fn relay_connection_table_add(
     table: *mut relay_connection_table,
@@ -1397,7 +1426,8 @@ pub extern "C" fn relay_connection_table_add(
                 let why = match e {
                     TableError::AlreadyInTable => "already in a table",
                     TableError::DuplicateSock => "socket already in this table",
-                    TableError::Closed => "connection closed or table destroyed",
+                    TableError::Closed => "connection closed",
+                    TableError::Destroyed => "table being destroyed",
                 };
                 misuse!(F, "connection {} not added: {}", c.sock, why);
                 -1
@@ -1407,7 +1437,11 @@ pub extern "C" fn relay_connection_table_add(
 }
 
 /// Look a connection up by socket in `table` and take a reference (put it
-/// when done). NULL when absent, when its count reached 0, or for NULL.
+/// when done). NULL when absent (never added, refused, closed or released),
+/// when its count reached 0, or for NULL. A lookup that overlaps a close,
+/// an add or the table's destruction finds the connection or nothing; one
+/// that may overlap the destruction must be made inside a read-side section
+/// entered before it began (see relay_connection_table_destroy()).
 #[no_mangle]
 pub extern "C" fn relay_connection_get_by_sock(
     table: *mut relay_connection_table,
@@ -1444,7 +1478,12 @@ pub extern "C" fn relay_connection_put(conn: *mut relay_connection) {
 }
 
 /// Close `conn`: it leaves its table and its owner's reference is put.
-/// Returns 0, or -1 for NULL or when already closed.
+/// Returns 0, or -1 (one warning line) for NULL or when already closed,
+/// including by relay_connection_table_destroy(). Ordered with
+/// relay_connection_table_add() of `conn`: an add that came first is undone
+/// here, one that comes after is refused, so that once this call returned
+/// no lookup finds `conn`. Safe to call while its table is being destroyed:
+/// `conn` is closed once, by one of the two.
 #[no_mangle]
 pub extern "C" fn relay_connection_close(conn: *mut relay_connection) -> c_int {
     ffi_guard!("relay_connection_close", -1, {

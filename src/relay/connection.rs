@@ -5,11 +5,13 @@
 use super::object::{self, Head, RelayObject};
 use super::session::Session;
 use super::viewer::ViewerSession;
+use super::Ptr;
 use crate::core::census;
 use crate::core::kind::{Kind, Tag};
+use crate::core::member::{Gate, JoinError, Membership};
 use crate::core::reclaim;
 use crate::core::table::{Keyed, Table};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Connection types, with the relay daemon's values.
 pub(crate) const TYPE_UNKNOWN: i32 = 0;
@@ -27,9 +29,9 @@ pub struct Connection {
     session: AtomicPtr<Session>,
     /// Owned viewer session, once set.
     viewer_session: AtomicPtr<ViewerSession>,
-    /// The table this connection is in, if any.
-    table: AtomicPtr<ConnectionTable>,
-    closed: AtomicBool,
+    /// The table this connection is in, if any, and whether it was closed:
+    /// a connection is in a table only while it is open.
+    membership: Membership<ConnectionTable>,
 }
 
 impl Keyed for Connection {
@@ -75,7 +77,10 @@ impl RelayObject for Connection {
 pub enum TableError {
     AlreadyInTable,
     DuplicateSock,
+    /// The connection was closed.
     Closed,
+    /// The table is being destroyed.
+    Destroyed,
 }
 
 impl Connection {
@@ -86,8 +91,7 @@ impl Connection {
             ctype,
             session: AtomicPtr::new(std::ptr::null_mut()),
             viewer_session: AtomicPtr::new(std::ptr::null_mut()),
-            table: AtomicPtr::new(std::ptr::null_mut()),
-            closed: AtomicBool::new(false),
+            membership: Membership::new(),
         })
     }
 
@@ -137,28 +141,21 @@ impl Connection {
     }
 
     /// Leave the table (if in one) and put the owner's reference. False when
-    /// already closed.
+    /// already closed. Ordered with `ConnectionTable::add` and `destroy` by
+    /// the membership: an add that comes after is refused.
     pub fn close(&self, func: &str) -> bool {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if !self.membership.close(|t| t.table.remove(self)) {
             return false;
         }
-        self.leave_table();
-        // SAFETY: the owner's reference, dropped once (guarded by `closed`).
+        // SAFETY: the owner's reference, dropped once (the membership
+        // closes once); put after the membership's lock was let go, since
+        // the final put leaves the table again (a no-op) under that lock.
         unsafe { object::put(func, self) };
         true
     }
 
     fn leave_table(&self) {
-        // Pinned across the swap and the removal, so that a table being
-        // destroyed concurrently is not freed under us.
-        let _guard = crossbeam_epoch::pin();
-        let t = self.table.swap(std::ptr::null_mut(), Ordering::AcqRel);
-        // SAFETY: a table is retired only after it cleared the `table` field
-        // of every connection it held; the swap won the field, so the table
-        // had not yet cleared it, and the pin keeps its memory valid.
-        if let Some(t) = unsafe { t.as_ref() } {
-            t.table.remove(self);
-        }
+        self.membership.leave(|t| t.table.remove(self));
     }
 }
 
@@ -174,7 +171,8 @@ unsafe fn describe_table(p: *const ()) -> String {
 pub struct ConnectionTable {
     tag: Tag,
     pub(crate) table: Table<Connection>,
-    destroyed: AtomicBool,
+    /// Shut when destruction begins: no add succeeds after that.
+    gate: Gate,
 }
 
 impl ConnectionTable {
@@ -182,7 +180,7 @@ impl ConnectionTable {
         let p = Box::into_raw(Box::new(ConnectionTable {
             tag: Tag::new(Kind::RelayConnectionTable),
             table: Table::new(),
-            destroyed: AtomicBool::new(false),
+            gate: Gate::new(),
         }));
         census::register(Kind::RelayConnectionTable, p as *const (), describe_table);
         p
@@ -193,51 +191,73 @@ impl ConnectionTable {
     }
 
     /// Add `c` (the caller holds a reference). One table per connection,
-    /// one connection per socket.
+    /// one connection per socket, and only while the connection is open and
+    /// the table is not being destroyed: an add ordered after a close of `c`,
+    /// or after `destroy` began, is refused.
     pub fn add(&self, c: &Connection) -> Result<(), TableError> {
-        if c.closed.load(Ordering::Acquire) || self.destroyed.load(Ordering::Acquire) {
-            return Err(TableError::Closed);
-        }
-        let me = self as *const ConnectionTable as *mut ConnectionTable;
-        if c.table
-            .compare_exchange(
-                std::ptr::null_mut(),
-                me,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
-            return Err(TableError::AlreadyInTable);
-        }
-        if self.table.insert(c).is_err() {
-            c.table.store(std::ptr::null_mut(), Ordering::Release);
-            return Err(TableError::DuplicateSock);
-        }
-        Ok(())
+        // SAFETY: `destroy` frees the table through `reclaim::retire` only
+        // after shutting the gate and then evicting or closing every
+        // connection it still finds in the table.
+        let joined = unsafe { c.membership.join(self, &self.gate, || self.table.insert(c)) };
+        joined.map_err(|e| match e {
+            JoinError::Closed => TableError::Closed,
+            JoinError::AlreadyMember => TableError::AlreadyInTable,
+            JoinError::GateShut => TableError::Destroyed,
+            JoinError::Refused(_) => TableError::DuplicateSock,
+        })
     }
 
-    /// Close every connection still in the table (putting their owner
-    /// references), then free the table after a grace period.
+    /// Refuse every later add, then close every connection still in the
+    /// table (putting their owner references; one already closed is left
+    /// alone), take out those already on their way out (count 0), and free
+    /// the table after a grace period. False, doing nothing, when the table
+    /// is already being destroyed.
     ///
     /// # Safety
-    /// `p` comes from [`ConnectionTable::create`] and is not used after this
-    /// call; the caller is outside any read-side section.
-    pub unsafe fn destroy(func: &str, p: *mut ConnectionTable) {
+    /// `p` comes from [`ConnectionTable::create`]; the caller is outside any
+    /// read-side section; calls on the table that overlap this one run
+    /// inside read-side sections entered before it began, and none starts
+    /// after it returned.
+    pub unsafe fn destroy(func: &str, p: *mut ConnectionTable) -> bool {
         // SAFETY: per the contract.
         let t = unsafe { &*p };
-        t.destroyed.store(true, Ordering::Release);
-        for c in super::table_snapshot(func, &t.table) {
+        if !t.gate.shut() {
+            return false;
+        }
+        // The gate is shut: the connections in the table now are all it will
+        // ever hold. Each one found at count 0 is released by a put already
+        // under way, which may not have left the table yet: it is taken out
+        // here (under the pin, which keeps its memory valid). The others are
+        // closed below, holding a reference.
+        let mut held = Vec::new();
+        {
+            let guard = crossbeam_epoch::pin();
+            let mut dying = Vec::new();
+            t.table.for_each(&guard, |c| {
+                if object::get(func, c) {
+                    held.push(Ptr::of(c));
+                } else {
+                    dying.push(Ptr::of(c));
+                }
+            });
+            for c in dying {
+                // SAFETY: found in the table under `guard`, so allocated
+                // until it is dropped.
+                let conn = unsafe { c.get() };
+                conn.membership.evict(t, |t| t.table.remove(conn));
+            }
+        }
+        for c in held {
             // SAFETY: a reference was taken above.
             let conn = unsafe { c.get() };
-            // Close the connections this table still holds; one whose field
-            // was already cleared is leaving on its own.
-            if conn.table.load(Ordering::Acquire) == p {
-                conn.close(func);
-            }
+            // A connection closed meanwhile by its owner left the table under
+            // its membership's lock, which this close takes too: it returns
+            // false only once the connection is out.
+            conn.close(func);
             // SAFETY: the reference taken above.
             unsafe { object::put(func, conn) };
         }
+        debug_assert!(t.table.is_empty(), "connections left in a destroyed table");
         unsafe fn free(p: *mut ()) {
             // SAFETY: retired once by `destroy`.
             let t = unsafe { Box::from_raw(p.cast::<ConnectionTable>()) };
@@ -245,9 +265,12 @@ impl ConnectionTable {
             drop(t);
             census::unregister(Kind::RelayConnectionTable, p as *const ());
         }
-        // SAFETY: no connection points at the table any more (each was closed
-        // above, or cleared its field itself), and readers still inside a
+        // SAFETY: the gate is shut and every connection the table held was
+        // closed or evicted above (a removal that the walk missed because it
+        // was under way runs pinned, and the grace period waits for it), so
+        // no connection leads to the table any more; readers still inside a
         // read-side section are waited for by the grace period.
         unsafe { reclaim::retire(p.cast(), free) };
+        true
     }
 }

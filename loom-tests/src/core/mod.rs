@@ -1,11 +1,13 @@
-//! The library's `core`: the real counter, tags and table; loom's atomics in
-//! `sync`; stubs for the census and the diagnostics.
+//! The library's `core`: the real counter, tags, table and membership;
+//! loom's atomics in `sync`; stubs for the census and the diagnostics.
 
 pub mod census;
 #[macro_use]
 pub mod diag;
 #[path = "../../../src/core/kind.rs"]
 pub mod kind;
+#[path = "../../../src/core/member.rs"]
+pub mod member;
 #[path = "../../../src/core/refcount.rs"]
 pub mod refcount;
 pub mod sync;
