@@ -4,9 +4,11 @@ traceref_add_c_test(relay_hierarchy unit/relay_hierarchy.c)
 traceref_add_c_test(relay_stress unit/relay_stress.c)
 traceref_add_c_test(relay_bad_input unit/relay_bad_input.c)
 traceref_add_c_test(relay_lock_order unit/relay_lock_order.c)
-# Payload destructors never run inside the application's lookups, gets,
-# puts or closes (the reclaim thread or the barrier runs them).
-traceref_add_c_test(relay_reclaim_context unit/relay_reclaim_context.c)
+traceref_add_c_test(relay_borrow_close unit/relay_borrow_close.c)
+traceref_add_c_test(relay_walk_closed unit/relay_walk_closed.c)
 # Connection-table membership against close and destroy: each race for a
 # bounded time (TRACEREF_RACE_SECONDS per scenario, default 2).
 traceref_add_c_test(relay_table_race unit/relay_table_race.c)
+# Payload destructors never run inside the application's lookups, gets,
+# puts or closes (the reclaim thread or the barrier runs them).
+traceref_add_c_test(relay_reclaim_context unit/relay_reclaim_context.c)

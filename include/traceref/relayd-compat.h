@@ -42,12 +42,15 @@
  *     a new index has count 1, its self reference, and holds a stream
  *     reference; asked again for the same net_seq_num before it is flushed,
  *     it returns the same index. The pointer stays valid while the caller
- *     holds the stream's lock, under which the self reference is dropped
- *     (by relay_index_try_flush(), relay_index_close_all() or the stream's
- *     close). A caller that keeps the index past the lock takes
- *     relay_index_get() and later relay_index_put(); it must not put the
- *     pointer relay_index_get_by_id_or_create() returned (that would drop
- *     the self reference).
+ *     holds the stream's lock, whatever the calls it makes meanwhile: under
+ *     that lock only relay_index_try_flush() of the index or
+ *     relay_index_close_all() drop the self reference; a stream close that
+ *     a call under the lock completes (try_stream_close(),
+ *     relay_stream_set_received_seq_num(), session_abort(), ...) leaves
+ *     that to relay_stream_unlock(). A caller that keeps the index past the
+ *     lock takes relay_index_get() and later relay_index_put(); it must not
+ *     put the pointer relay_index_get_by_id_or_create() returned (that would
+ *     drop the self reference).
  *   - relay_index_try_flush() returns 0 when it flushed now (putting the
  *     self reference: the index is then freed after a grace period unless
  *     someone holds a reference from relay_index_get()), a positive value
@@ -115,7 +118,8 @@
  *     already received).
  *   - stream_close() closes at once: the stream leaves the stream table and
  *     its lists, its indexes drop their self references, the owner's
- *     reference is put.
+ *     reference is put (these two at relay_stream_unlock() when the caller
+ *     holds the stream's lock).
  *   - stream_publish() returns -1 for a closed or an already published
  *     stream. It needs no session lock (the originals' did).
  *   - Drop an owner's reference only with its close: a stream's with

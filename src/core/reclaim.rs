@@ -235,6 +235,11 @@ extern "C" fn stop_at_exit() {
     drop(r);
     if let Some(t) = t {
         let _ = t.join();
+        // The thread's epoch registration is unlinked and freed by later
+        // collections only: run a few, so that it is not left behind.
+        for _ in 0..8 {
+            epoch::pin().flush();
+        }
     }
 }
 
@@ -282,6 +287,12 @@ fn register_process_handlers() {
             libc::atexit(stop_at_exit);
         }
     });
+}
+
+/// A read-side section for the library's own use: whatever is retired while
+/// the guard lives stays allocated until it is dropped.
+pub fn section() -> Guard {
+    epoch::pin()
 }
 
 /// Whether the calling thread is inside an explicit read-side section.

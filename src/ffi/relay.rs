@@ -2,7 +2,7 @@
 #![allow(non_camel_case_types)]
 
 use super::{ffi_guard, null_check};
-use crate::core::diag::misuse;
+use crate::core::diag::{misuse, trace_ref};
 use crate::core::kind::{Kind, TagCheck};
 use crate::core::reclaim;
 use crate::relay::connection::{self, Connection, ConnectionTable, TableError};
@@ -10,7 +10,7 @@ use crate::relay::index::{Flush, Index};
 use crate::relay::lock::{Level, Locked};
 use crate::relay::object::{self, Head, RelayObject};
 use crate::relay::session::Session;
-use crate::relay::stream::{self, Close, Stream};
+use crate::relay::stream::{self, Close, Closer, Stream};
 use crate::relay::trace::{CtfTrace, TraceError};
 use crate::relay::viewer::{AttachError, ViewerSession, ViewerStream};
 use crate::relay::{self as model, Ptr};
@@ -376,10 +376,12 @@ pub extern "C" fn relay_session_put(session: *mut relay_session) {
 
 /// Close `session`: mark it closed, close its traces' streams (a stream
 /// still waiting for announced data closes when it arrives, or when the
-/// session is aborted) and put the owner's reference. Returns 0, or -1 when
-/// NULL or already closed (nothing changes). The caller gives up the owner's
-/// reference and must hold another if it keeps using `session`. Must not be
-/// called with the session's lock held.
+/// session is aborted; a stream whose lock this thread holds completes its
+/// close at relay_stream_unlock(), see relay_stream_close()) and put the
+/// owner's reference. Returns 0, or -1 when NULL or already closed (nothing
+/// changes). The caller gives up the owner's reference and must hold another
+/// if it keeps using `session`. Must not be called with the session's lock
+/// held.
 #[no_mangle]
 pub extern "C" fn relay_session_close(session: *mut relay_session) -> c_int {
     ffi_guard!("relay_session_close", -1, {
@@ -396,7 +398,9 @@ pub extern "C" fn relay_session_close(session: *mut relay_session) -> c_int {
 }
 
 /// Mark `session` aborted: its streams close without waiting for announced
-/// data. Returns 0, or -1 for NULL. The caller must hold a reference.
+/// data (a stream whose lock this thread holds completes its close at
+/// relay_stream_unlock(), see relay_stream_close()). Returns 0, or -1 for
+/// NULL. The caller must hold a reference.
 #[no_mangle]
 pub extern "C" fn relay_session_abort(session: *mut relay_session) -> c_int {
     ffi_guard!("relay_session_abort", -1, {
@@ -535,18 +539,23 @@ pub extern "C" fn relay_sessions_for_each(
             misuse!(F, "visit is NULL");
             return -1;
         };
-        visit_all(F, model::table_snapshot(F, &model::SESSIONS), |p| {
+        visit_all(F, model::table_snapshot(F, &model::SESSIONS), |_| false, |p| {
             // SAFETY: the visitor is a C function given by the caller.
             unsafe { visit(p.0 as *mut relay_session, data) }
         })
     })
 }
 
-/// Call `visit` on every stream of `session` (published or not, not closed)
-/// whose get succeeds, with a reference valid during the call. Stops when
-/// `visit` returns non-zero. Returns the number visited, or -1 when an
-/// argument is NULL. The caller must hold a reference on `session`; no
-/// library lock is held during the calls.
+/// Call `visit` on every stream of `session` (published or not) that is not
+/// closed when its turn comes, with a reference valid during the call. The
+/// walk goes over the streams the session had when it started (one created
+/// meanwhile is not visited) and checks each right before its visit: a
+/// stream closed by an earlier visit, or by another thread, before its turn
+/// is skipped (one closed during its own visit stays valid until the call
+/// returns). Stops when `visit` returns non-zero. Returns the number
+/// visited, or -1 when an argument is NULL. The caller must hold a reference
+/// on `session`; no library lock is held during the calls, so `visit` may
+/// call any function of this library.
 #[no_mangle]
 pub extern "C" fn relay_session_for_each_stream(
     session: *mut relay_session,
@@ -560,28 +569,32 @@ pub extern "C" fn relay_session_for_each_stream(
             misuse!(F, "visit is NULL");
             return -1;
         };
-        visit_all(F, s.streams_snapshot(F), |p| {
+        visit_all(F, s.streams_snapshot(F), Stream::is_closed, |p| {
             // SAFETY: the visitor is a C function given by the caller.
             unsafe { visit(p.0 as *mut relay_stream, data) }
         })
     })
 }
 
-/// Visit each referenced object, putting every reference, and count visits.
+/// Visit each referenced object, unless `skip` says otherwise right before
+/// its turn, putting every reference, and count visits.
 fn visit_all<T: RelayObject>(
     func: &str,
     all: Vec<Ptr<T>>,
+    skip: impl Fn(&T) -> bool,
     mut visit: impl FnMut(Ptr<T>) -> c_int,
 ) -> c_int {
     let mut n = 0;
     let mut stop = false;
     for p in all {
-        if !stop {
+        // SAFETY: each entry carries a reference taken by the snapshot.
+        let o = unsafe { p.get() };
+        if !stop && !skip(o) {
             n += 1;
             stop = visit(p) != 0;
         }
-        // SAFETY: each entry carries a reference taken by the snapshot.
-        unsafe { object::put(func, p.get()) };
+        // SAFETY: the snapshot's reference on `o`, dropped once.
+        unsafe { object::put(func, o) };
     }
     n
 }
@@ -592,9 +605,9 @@ fn visit_all<T: RelayObject>(
 /// The trace of `session` at `path`, created if there is none (it then takes
 /// a reference on the session). Returns a new reference the caller puts; two
 /// racing callers get the same trace. NULL for NULL arguments, or when there
-/// is no trace at `path` and the session is closed (an existing trace is
-/// still returned, as the original did). The caller must hold a reference on
-/// `session`.
+/// is no trace at `path` and the session is closed (silently: another
+/// thread's close can cause it; an existing trace is still returned, as the
+/// original did). The caller must hold a reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_get_by_path_or_create(
     session: *mut relay_session,
@@ -607,7 +620,8 @@ pub extern "C" fn relay_ctf_trace_get_by_path_or_create(
         match CtfTrace::get_by_path_or_create(F, s, p) {
             Ok(t) => t.cast(),
             Err(TraceError::SessionClosed) => {
-                misuse!(F, "session {} is closed: no new trace", s.id());
+                // Not a misuse: another thread's close can cause it.
+                trace_ref!(F, "session {} is closed: no new trace", s.id());
                 ptr::null_mut()
             }
             Err(TraceError::SessionGone) => {
@@ -722,8 +736,17 @@ pub extern "C" fn relay_ctf_trace_unlock(trace: *mut ctf_trace) -> c_int {
 /// reference, dropped by relay_stream_close() or relay_stream_try_close().
 /// It takes a reference on the trace, joins its session's streams (not yet
 /// published) and the stream table. A channel named "metadata" makes a
-/// metadata stream. NULL for NULL arguments, a handle already in the stream
-/// table, or a closed session. The caller must hold a reference on `trace`.
+/// metadata stream. NULL for NULL arguments or a handle already in the
+/// stream table (one warning line each), or for a closed session (silently:
+/// another thread's close can cause it). The caller must hold a reference
+/// on `trace`.
+///
+/// The returned reference is the owner's, and the session's close or abort
+/// (or its connection's final put) closes the stream and puts it, from any
+/// thread. So when another thread may tear the session down meanwhile,
+/// create the stream inside a read-side section (traceref_read_lock()) and
+/// take a reference of your own with relay_stream_get_by_id() before
+/// leaving it: NULL then means the teardown came first.
 #[no_mangle]
 pub extern "C" fn relay_stream_create(
     trace: *mut ctf_trace,
@@ -740,6 +763,11 @@ pub extern "C" fn relay_stream_create(
         let c = cstr_arg!(F, channel_name, ptr::null_mut());
         match Stream::create(F, t, handle, p, c, tracefile_size, tracefile_count) {
             Ok(s) => s.cast(),
+            Err(stream::CreateError::SessionClosed) => {
+                // Not a misuse: another thread's close can cause it.
+                trace_ref!(F, "stream {} not created: its session is closed", handle);
+                ptr::null_mut()
+            }
             Err(e) => {
                 misuse!(F, "stream {} not created: {:?}", handle, e);
                 ptr::null_mut()
@@ -776,18 +804,29 @@ pub extern "C" fn relay_stream_put(stream: *mut relay_stream) {
 }
 
 /// Publish `stream`: it moves to its trace's published streams, visible to
-/// viewers. Returns 0, or -1 for NULL, a closed or an already published
-/// stream. The caller must hold a reference.
+/// viewers. Returns 0, or -1 for NULL, an already published stream or one
+/// its owner closed (one warning line each), or a stream that its session's
+/// close or abort closed (silently: a publish racing the session's
+/// teardown is normal). The caller must hold a reference.
 #[no_mangle]
 pub extern "C" fn relay_stream_publish(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_stream_publish", -1, {
         const F: &str = "relay_stream_publish";
         let s = arg!(F, stream, Stream, -1);
-        if s.publish() {
-            0
-        } else {
-            misuse!(F, "stream {} is closed or already published", s.id());
-            -1
+        match s.publish() {
+            Ok(()) => 0,
+            Err(stream::Unpublished::Closed(Closer::Teardown)) => {
+                trace_ref!(F, "stream {} was closed by its session", s.id());
+                -1
+            }
+            Err(stream::Unpublished::Closed(Closer::Owner)) => {
+                misuse!(F, "stream {} is closed", s.id());
+                -1
+            }
+            Err(stream::Unpublished::AlreadyPublished) => {
+                misuse!(F, "stream {} is already published", s.id());
+                -1
+            }
         }
     })
 }
@@ -796,23 +835,43 @@ fn close_result(func: &str, s: &Stream, r: Close) -> c_int {
     match r {
         Close::Closed => 0,
         Close::Pending => 1,
-        Close::AlreadyClosed => {
+        Close::AlreadyClosed(Closer::Owner) => {
             misuse!(func, "stream {} is already closed", s.id());
+            -1
+        }
+        Close::AlreadyClosed(Closer::Teardown) => {
+            // Not a misuse: the owner's close raced its session's teardown.
+            trace_ref!(func, "stream {} was closed by its session", s.id());
             -1
         }
     }
 }
 
-/// Close `stream` now: it leaves the stream table and its lists, every index
-/// drops its self reference, and the owner's reference is put. Returns 0, or
-/// -1 when NULL or already closed (nothing changes). The caller gives up the
-/// owner's reference.
+/// Close `stream` now: it leaves the stream table and its lists (it is
+/// closed from then on), every index drops its self reference, and the
+/// owner's reference is put. Those last two steps belong to a release of the
+/// stream's lock, so that an index borrowed under the lock stays valid for
+/// as long as the lock is held: when no thread holds it, the call takes and
+/// releases it, so the close completes before it returns; when this thread
+/// holds it, its relay_stream_unlock() completes the close; when another
+/// thread holds it, that thread's relay_stream_unlock() does (the lock is
+/// never waited for). The same holds for every call that completes a close
+/// (relay_stream_try_close(), relay_stream_set_received_seq_num(),
+/// relay_stream_set_last_net_seq_num(), relay_session_abort(),
+/// relay_session_close(), a connection's final relay_connection_put());
+/// however many of them are made under the lock, the close completes once.
+/// Returns 0, or -1 when NULL or already closed (nothing changes): with one
+/// warning line when the owner closed it before, silently when its
+/// session's close or abort, or its connection's final put, did (the
+/// owner's close racing the session's teardown is normal; hold a reference
+/// of your own to make that call safely). The caller gives up the owner's
+/// reference. Any thread; may be called holding any relay lock.
 #[no_mangle]
 pub extern "C" fn relay_stream_close(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_stream_close", -1, {
         const F: &str = "relay_stream_close";
         let s = arg!(F, stream, Stream, -1);
-        close_result(F, s, s.close(F))
+        close_result(F, s, s.close(F, Closer::Owner))
     })
 }
 
@@ -821,13 +880,15 @@ pub extern "C" fn relay_stream_close(stream: *mut relay_stream) -> c_int {
 /// `last_net_seq_num` was announced or the session was aborted. Returns 0
 /// when closed now (the owner's reference is put), 1 when the close is
 /// pending (it completes, putting the owner's reference, when the data
-/// arrives), -1 for NULL or an already closed stream.
+/// arrives), -1 for NULL or an already closed stream. A close made while
+/// this thread holds the stream's lock completes at its
+/// relay_stream_unlock() (see relay_stream_close()).
 #[no_mangle]
 pub extern "C" fn relay_stream_try_close(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_stream_try_close", -1, {
         const F: &str = "relay_stream_try_close";
         let s = arg!(F, stream, Stream, -1);
-        close_result(F, s, s.try_close(F))
+        close_result(F, s, s.try_close(F, Closer::Owner))
     })
 }
 
@@ -915,8 +976,10 @@ pub extern "C" fn relay_stream_get_last_net_seq_num(stream: *mut relay_stream) -
 }
 
 /// Announce the last sequence number of `stream` (the close command's). A
-/// pending close completes if the data already arrived. Returns 0, or -1
-/// for NULL. The caller must hold a reference.
+/// pending close completes if the data already arrived (at
+/// relay_stream_unlock() when this thread holds the stream's lock, see
+/// relay_stream_close()). Returns 0, or -1 for NULL. The caller must hold a
+/// reference.
 #[no_mangle]
 pub extern "C" fn relay_stream_set_last_net_seq_num(stream: *mut relay_stream, seq: u64) -> c_int {
     ffi_guard!("relay_stream_set_last_net_seq_num", -1, {
@@ -943,8 +1006,10 @@ pub extern "C" fn relay_stream_get_received_seq_num(stream: *mut relay_stream) -
 
 /// Record that the data of `stream` up to `seq` arrived (the highest value
 /// is kept). A pending close completes once `last_net_seq_num` is reached,
-/// putting the owner's reference. Returns 0, or -1 for NULL. The caller
-/// must hold a reference.
+/// putting the owner's reference (at relay_stream_unlock() when this thread
+/// holds the stream's lock: the indexes borrowed under it stay valid, see
+/// relay_stream_close()). Returns 0, or -1 for NULL. The caller must hold a
+/// reference.
 #[no_mangle]
 pub extern "C" fn relay_stream_set_received_seq_num(stream: *mut relay_stream, seq: u64) -> c_int {
     ffi_guard!("relay_stream_set_received_seq_num", -1, {
@@ -986,14 +1051,18 @@ pub extern "C" fn relay_stream_lock(stream: *mut relay_stream) -> c_int {
     })
 }
 
-/// Release the lock of `stream`. Returns 0, or -1 when NULL or not held by
-/// this thread.
+/// Release the lock of `stream`. A close of `stream` made while this thread
+/// held the lock completes here (see relay_stream_close()): its indexes
+/// drop their self references, then its owner's reference is put, so the
+/// caller must not use `stream` afterwards unless it holds a reference of
+/// its own. Returns 0, or -1 when NULL or not held by this thread (nothing
+/// released).
 #[no_mangle]
 pub extern "C" fn relay_stream_unlock(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_stream_unlock", -1, {
         const F: &str = "relay_stream_unlock";
         let s = arg!(F, stream, Stream, -1);
-        if s.lock.unlock(F, Kind::RelayStream, s.id()) {
+        if s.unlock(F) {
             0
         } else {
             -1
@@ -1006,12 +1075,17 @@ pub extern "C" fn relay_stream_unlock(stream: *mut relay_stream) -> c_int {
 
 /// The index of `stream` for `net_seq_num`, created if absent with a
 /// reference on the stream and a self reference (count 1). As in the
-/// original, NO reference is taken for the caller: the pointer stays valid
-/// while the caller holds the stream's lock, since the self reference is
-/// only dropped under it (by relay_index_try_flush(), relay_index_close_all()
-/// or the stream's close). Take relay_index_get() for a reference that
+/// original, NO reference is taken for the caller: the pointer is borrowed,
+/// and stays valid for as long as the caller holds the stream's lock,
+/// whatever the calls it makes meanwhile: the self reference is only
+/// dropped under that lock, and a close of the stream completed by a call
+/// under it (relay_stream_set_received_seq_num(), relay_session_abort(),
+/// ...) leaves that to relay_stream_unlock() (see relay_stream_close()).
+/// Only the caller's own relay_index_try_flush() of this index or
+/// relay_index_close_all() of the stream drop it at once: the pointer is
+/// not to be used after those. Take relay_index_get() for a reference that
 /// outlives the lock. Two threads asking for the same `net_seq_num` get the
-/// same index. NULL for NULL or a closed stream. The caller must hold the
+/// same index. NULL for NULL, or for a closed stream (silently). The caller must hold the
 /// stream's lock (reported if not) and a reference on the stream.
 #[no_mangle]
 pub extern "C" fn relay_index_get_by_id_or_create(
@@ -1026,7 +1100,9 @@ pub extern "C" fn relay_index_get_by_id_or_create(
         }
         let i = Index::get_by_id_or_create(F, s, net_seq_num);
         if i.is_null() {
-            misuse!(F, "stream {} is closed: no new index", s.id());
+            // Not a misuse: a close by another thread, or by a call this
+            // thread made under the lock, can cause it.
+            trace_ref!(F, "stream {} is closed: no new index", s.id());
         }
         i.cast()
     })
@@ -1055,7 +1131,8 @@ pub extern "C" fn relay_index_put(index: *mut relay_index) {
 /// reclaimed then unless someone holds a reference from relay_index_get()).
 /// Returns 0 when flushed now, 1 when no flush was done (data not there yet,
 /// or already flushed), -1 for NULL, as the original. The caller must hold
-/// the stream's lock (or a reference on `index`).
+/// the stream's lock (or a reference on `index`). The flush is done at once,
+/// also under the lock: a borrowed `index` is not to be used after a flush.
 #[no_mangle]
 pub extern "C" fn relay_index_try_flush(index: *mut relay_index) -> c_int {
     ffi_guard!("relay_index_try_flush", -1, {
@@ -1071,6 +1148,8 @@ pub extern "C" fn relay_index_try_flush(index: *mut relay_index) -> c_int {
 /// Put the self reference of every index of `stream` that still holds one.
 /// Returns 0, or -1 for NULL. The caller must hold a reference on `stream`;
 /// the stream's lock is taken for the duration unless the caller holds it.
+/// Done at once, also under the caller's lock: indexes borrowed under it are
+/// not to be used afterwards.
 #[no_mangle]
 pub extern "C" fn relay_index_close_all(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_index_close_all", -1, {
@@ -1468,8 +1547,10 @@ pub extern "C" fn relay_connection_get(conn: *mut relay_connection) -> bool {
 
 /// Drop a reference on `conn`. The final put removes it from its table,
 /// closes and destroys its viewer session (live connections), closes its
-/// session (putting the session's owner reference) and puts the connection's
-/// own session reference. NULL does nothing.
+/// session (putting the session's owner reference; as for
+/// relay_session_close(), a stream whose lock this thread holds completes
+/// its close at relay_stream_unlock()) and puts the connection's own session
+/// reference. NULL does nothing.
 #[no_mangle]
 pub extern "C" fn relay_connection_put(conn: *mut relay_connection) {
     ffi_guard!("relay_connection_put", (), {

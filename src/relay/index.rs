@@ -52,8 +52,10 @@ impl Index {
     /// The index of `stream` for `net_seq_num`, created (with a stream
     /// reference and a self reference) if absent. No reference is taken for
     /// the caller: the index lives until its self reference is dropped, which
-    /// happens under the stream lock the caller holds. NULL when the stream
-    /// is closed.
+    /// happens under the stream lock, and never by a stream close while a
+    /// thread holds that lock (the lock's release finishes the close, see
+    /// [`Stream::unlock`]): only the caller's own flush of it, or
+    /// `close_all`, drops it then. NULL when the stream is closed.
     pub fn get_by_id_or_create(func: &str, stream: &Stream, net_seq_num: u64) -> *mut Index {
         let mut map = stream.indexes.lock();
         if let Some(p) = map.get(&net_seq_num) {

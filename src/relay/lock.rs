@@ -139,17 +139,37 @@ impl ObjLock {
         true
     }
 
-    /// Hold the lock for the library's own use inside `func` until the guard
-    /// is dropped, unless the calling thread already holds it (then the
-    /// guard does nothing). Checked against the locks the caller holds, as
-    /// [`lock`](Self::lock) is: a violation is reported naming both locks
-    /// (the lock is still taken).
-    pub fn hold(&self, func: &str, level: Level, kind: Kind, id: u64) -> Hold<'_> {
+    /// Take the lock for the library's own use inside `func`, unless the
+    /// calling thread already holds it. True when taken here: the caller
+    /// then releases it with [`unlock`](Self::unlock) (a stream's through
+    /// [`Stream::unlock`](super::stream::Stream::unlock), from its guard
+    /// [`StreamHold`](super::stream::StreamHold)). Checked against the locks
+    /// the caller holds, as [`lock`](Self::lock) is: a violation is reported
+    /// naming both locks (the lock is still taken).
+    pub fn take_unless_held(&self, func: &str, level: Level, kind: Kind, id: u64) -> bool {
         if self.check(func, level, kind, id) == Locked::Recursive {
-            return Hold(None);
+            return false;
         }
         self.acquire(level, kind, id);
-        Hold(Some(self))
+        true
+    }
+
+    /// Take the lock for the library's own use if no thread holds it, without
+    /// waiting: true when taken (release it with [`unlock`](Self::unlock)).
+    /// Not order-checked: a lock that is never waited for cannot deadlock.
+    pub fn try_take(&self, level: Level, kind: Kind, id: u64) -> bool {
+        if !self.0.try_lock() {
+            return false;
+        }
+        let _ = HELD.try_with(|h| {
+            h.borrow_mut().push(Held {
+                lock: self,
+                level,
+                kind,
+                id,
+            })
+        });
+        true
     }
 
     /// Whether the calling thread holds this lock.
@@ -163,18 +183,5 @@ impl ObjLock {
 impl Default for ObjLock {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Guard returned by [`ObjLock::hold`].
-pub struct Hold<'a>(Option<&'a ObjLock>);
-
-impl Drop for Hold<'_> {
-    fn drop(&mut self) {
-        if let Some(l) = self.0 {
-            l.forget();
-            // SAFETY: `hold` took the raw lock for this guard.
-            unsafe { l.0.unlock() };
-        }
     }
 }

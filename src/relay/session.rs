@@ -127,7 +127,7 @@ impl Session {
         for s in streams {
             // SAFETY: `snapshot` took a reference on each.
             let st = unsafe { s.get() };
-            st.try_close(func);
+            st.try_close(func, super::stream::Closer::Teardown);
             // SAFETY: the reference taken by `snapshot`.
             unsafe { object::put(func, st) };
         }

@@ -2,17 +2,18 @@
 //! creator until closed.
 
 use super::index::Index;
-use super::lock::{Hold, Level, ObjLock};
+use super::lock::{Level, ObjLock};
 use super::object::{self, Head, RelayObject};
 use super::session::Session;
 use super::trace::CtfTrace;
 use super::{Ptr, STREAMS};
 use crate::core::hash::FastMap;
 use crate::core::kind::Kind;
+use crate::core::reclaim;
 use crate::core::table::Keyed;
 use parking_lot::Mutex;
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 /// `last_net_seq_num` and the received sequence number before any is known.
 pub(crate) const SEQ_UNSET: u64 = u64::MAX;
@@ -29,10 +30,16 @@ pub struct Stream {
     pub tracefile_count: u64,
     pub is_metadata: bool,
     published: AtomicBool,
-    closed: AtomicBool,
-    close_requested: AtomicBool,
+    /// [`OPEN`], or who closed the stream ([`Closer`] as a `u8`).
+    closed: AtomicU8,
+    /// Who asked for a close that waits for data ([`Closer`] bits).
+    close_requested: AtomicU8,
     /// Set by the first `unlink` (close or release): later ones do nothing.
     unlinked: AtomicBool,
+    /// Set by the close that won `closed`; taken, under this stream's lock,
+    /// by a release of that lock, which finishes the close (see
+    /// [`Stream::unlock`]).
+    finish_close: AtomicBool,
     last_net_seq_num: AtomicU64,
     received_seq_num: AtomicU64,
     pub lock: ObjLock,
@@ -72,13 +79,35 @@ pub enum CreateError {
     TraceGone,
 }
 
+/// Who closes a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    /// Its owner: `relay_stream_close`, `relay_stream_try_close` (and the
+    /// completion of a close it left pending).
+    Owner = 1,
+    /// The teardown of its session: the session's close or abort, or its
+    /// connection's final put.
+    Teardown = 2,
+}
+
+/// Why a stream was not published.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unpublished {
+    Closed(Closer),
+    AlreadyPublished,
+}
+
+/// `closed` of a stream still open.
+const OPEN: u8 = 0;
+
 /// What a close attempt did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Close {
     Closed,
     /// Data up to `last_net_seq_num` has not arrived: closes when it does.
     Pending,
-    AlreadyClosed,
+    /// Closed before, by this one.
+    AlreadyClosed(Closer),
 }
 
 impl Stream {
@@ -108,9 +137,10 @@ impl Stream {
             tracefile_count,
             is_metadata: channel_name.to_bytes() == b"metadata",
             published: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            close_requested: AtomicBool::new(false),
+            closed: AtomicU8::new(OPEN),
+            close_requested: AtomicU8::new(0),
             unlinked: AtomicBool::new(false),
+            finish_close: AtomicBool::new(false),
             last_net_seq_num: AtomicU64::new(SEQ_UNSET),
             received_seq_num: AtomicU64::new(SEQ_UNSET),
             lock: ObjLock::new(),
@@ -156,7 +186,16 @@ impl Stream {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.closed.load(Ordering::Acquire) != OPEN
+    }
+
+    /// Who closed the stream, if it is closed.
+    fn closed_by(&self) -> Option<Closer> {
+        match self.closed.load(Ordering::Acquire) {
+            OPEN => None,
+            1 => Some(Closer::Owner),
+            _ => Some(Closer::Teardown),
+        }
     }
 
     pub fn last_net_seq_num(&self) -> u64 {
@@ -184,8 +223,15 @@ impl Stream {
     }
 
     fn close_if_requested(&self, func: &str) {
-        if self.close_requested.load(Ordering::SeqCst) && self.data_complete() {
-            self.try_close(func);
+        let asked = self.close_requested.load(Ordering::SeqCst);
+        if asked != 0 && self.data_complete() {
+            // The completion of a pending close: the owner's, if it asked.
+            let by = if asked & Closer::Owner as u8 != 0 {
+                Closer::Owner
+            } else {
+                Closer::Teardown
+            };
+            self.try_close(func, by);
         }
     }
 
@@ -197,63 +243,137 @@ impl Stream {
 
     /// Move the stream to its trace's published list. Returns false when it
     /// is closed or already published.
-    pub fn publish(&self) -> bool {
+    pub fn publish(&self) -> Result<(), Unpublished> {
         // SAFETY: the trace reference is held.
         let trace = unsafe { self.trace.get() };
         let mut list = trace.streams.lock();
-        if self.is_closed() || self.published.swap(true, Ordering::AcqRel) {
-            return false;
+        if let Some(by) = self.closed_by() {
+            return Err(Unpublished::Closed(by));
+        }
+        if self.published.swap(true, Ordering::AcqRel) {
+            return Err(Unpublished::AlreadyPublished);
         }
         list.insert(Ptr::of(self));
-        true
+        Ok(())
     }
 
     /// Close once the data up to `last_net_seq_num` has arrived (or the
     /// session was aborted); until then the close is remembered.
-    pub fn try_close(&self, func: &str) -> Close {
-        if self.is_closed() {
-            return Close::AlreadyClosed;
+    pub fn try_close(&self, func: &str, by: Closer) -> Close {
+        if let Some(first) = self.closed_by() {
+            return Close::AlreadyClosed(first);
         }
         if !self.data_complete() {
-            self.close_requested.store(true, Ordering::SeqCst);
+            self.close_requested.fetch_or(by as u8, Ordering::SeqCst);
             // Data may have completed between the check and the flag: the
             // arriving side reads the flag after writing its sequence number.
             if !self.data_complete() {
                 return Close::Pending;
             }
         }
-        self.close(func)
+        self.close(func, by)
     }
 
-    /// Close now: leave the stream table and lists, close every index, put
-    /// the owner's reference. Exactly one close succeeds.
-    /// Hold this stream's lock for the library's own use inside `func`
-    /// (see [`ObjLock::hold`]).
-    pub fn hold_lock(&self, func: &str) -> Hold<'_> {
-        self.lock
-            .hold(func, Level::Stream, Kind::RelayStream, self.handle)
+    /// Hold this stream's lock for the library's own use inside `func`,
+    /// unless the calling thread already holds it (then the guard does
+    /// nothing). Released through [`unlock`](Self::unlock) when the guard is
+    /// dropped.
+    pub fn hold_lock<'a>(&'a self, func: &'a str) -> StreamHold<'a> {
+        let taken = self
+            .lock
+            .take_unless_held(func, Level::Stream, Kind::RelayStream, self.handle);
+        StreamHold {
+            stream: taken.then_some(self),
+            func,
+        }
     }
 
-    pub fn close(&self, func: &str) -> Close {
+    /// Close now: leave the stream table and lists at once; the rest (every
+    /// index's self reference, then the owner's reference) belongs to a
+    /// release of this stream's lock ([`unlock`](Self::unlock)), so that no
+    /// index borrowed under the lock loses its self reference while the lock
+    /// is held. When the calling thread holds the lock, its
+    /// `relay_stream_unlock` completes the close; when no thread does, it is
+    /// taken and released here, so the close completes before returning;
+    /// when another thread holds it, that thread's release completes it (the
+    /// lock is never waited for: a close made by a session's teardown under
+    /// another stream's lock cannot deadlock). Exactly one close succeeds.
+    pub fn close(&self, func: &str, by: Closer) -> Close {
         {
             // Under the trace's list lock so that `publish` cannot race it.
             // SAFETY: the trace reference is held.
             let _list = unsafe { self.trace.get() }.streams.lock();
-            if self.closed.swap(true, Ordering::AcqRel) {
-                return Close::AlreadyClosed;
+            if let Err(first) =
+                self.closed
+                    .compare_exchange(OPEN, by as u8, Ordering::AcqRel, Ordering::Acquire)
+            {
+                return Close::AlreadyClosed(if first == 1 {
+                    Closer::Owner
+                } else {
+                    Closer::Teardown
+                });
             }
         }
         self.unlink();
+        // Only this close sets it (it won `closed`).
+        self.finish_close.store(true, Ordering::SeqCst);
+        if !self.lock.held_by_me() {
+            self.finish_if_unlocked(func);
+        }
+        Close::Closed
+    }
+
+    /// A close is flagged: finish it now, if no thread holds the lock. A
+    /// holder's release finishes it otherwise: either that release takes the
+    /// flag, or it comes after it and sees the flag again (the fences order
+    /// the flag against the lock word on both sides).
+    fn finish_if_unlocked(&self, func: &str) {
+        fence(Ordering::SeqCst);
+        if self
+            .lock
+            .try_take(Level::Stream, Kind::RelayStream, self.handle)
         {
-            // Index pointers handed out by `relay_index_get_by_id_or_create`
-            // are valid while their user holds the stream lock: self
-            // references are dropped under it.
-            let _lock = self.hold_lock(func);
+            self.unlock(func);
+        }
+    }
+
+    /// Release this stream's lock, which the calling thread holds (taken by
+    /// `relay_stream_lock`, [`hold_lock`](Self::hold_lock) or a close). This
+    /// is where a close completes: an index borrowed under a stream's lock
+    /// (`relay_index_get_by_id_or_create`) is valid while that lock is held,
+    /// so no index of the stream loses its self reference to a close while a
+    /// thread holds the lock; a release of the lock does it, once per close.
+    /// False, releasing and finishing nothing, when this thread does not
+    /// hold the lock (reported).
+    pub fn unlock(&self, func: &str) -> bool {
+        if !self.lock.held_by_me() {
+            // Reported by the lock.
+            return self.lock.unlock(func, Kind::RelayStream, self.handle);
+        }
+        // Keeps the stream allocated past the release below, should another
+        // thread finish a close and drop the last reference meanwhile.
+        let _section = reclaim::section();
+        let finish = self.finish_close.swap(false, Ordering::SeqCst);
+        if finish {
+            // Still under the lock: the thread that borrowed indexes under it
+            // is the caller, releasing it now.
             Index::close_all(func, self);
         }
-        // SAFETY: the owner's reference, dropped once (guarded by `closed`).
-        unsafe { object::put(func, self) };
-        Close::Closed
+        self.lock.unlock(func, Kind::RelayStream, self.handle);
+        if finish {
+            // SAFETY: the owner's reference, dropped once: `finish_close` is
+            // set only by the close that won `closed`, and taken once. Put
+            // after the release, since at zero the stream is retired.
+            unsafe { object::put(func, self) };
+        } else {
+            // A close flagged after the swap above, whose own attempt found
+            // the lock held: finish it now that it is free.
+            fence(Ordering::SeqCst);
+            if self.finish_close.load(Ordering::SeqCst) {
+                self.finish_if_unlocked(func);
+            }
+        }
+        true
     }
 
     /// Leave the stream table, the trace's published list and the session's
@@ -267,5 +387,20 @@ impl Stream {
         let trace = unsafe { self.trace.get() };
         trace.streams.lock().remove(&Ptr::of(self));
         self.session().streams.lock().remove(&Ptr::of(self));
+    }
+}
+
+/// Guard of [`Stream::hold_lock`]: releases the stream's lock through
+/// [`Stream::unlock`] when the lock was taken for it.
+pub struct StreamHold<'a> {
+    stream: Option<&'a Stream>,
+    func: &'a str,
+}
+
+impl Drop for StreamHold<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.stream {
+            s.unlock(self.func);
+        }
     }
 }
