@@ -26,6 +26,11 @@
 
 
 /**
+ * Widest integer field type, in bits (as upstream).
+ */
+#define MAX_INTEGER_SIZE 64
+
+/**
  * Connection type: not yet known.
  */
 #define RELAY_CONNECTION_UNKNOWN 0
@@ -59,6 +64,13 @@
  * An event class: a child of a stream class.
  */
 struct bt_ctf_event_class;
+
+/**
+ * A field type (integer or structure): a shared root object, held by the
+ * structures that have it as a member and the event classes that have it
+ * as their payload type.
+ */
+struct bt_ctf_field_type;
 
 /**
  * A stream class: a child of a trace.
@@ -185,8 +197,11 @@ long bt_object_get_ref_count(const void *obj);
  * (the caller's reference), no parent, no children. `release` frees the
  * object's memory when it is destroyed; NULL makes the object static (gets
  * and puts on it do nothing, it is never released and not counted in
- * traceref_live_objects()). `obj` must be 8-byte aligned and not already
- * initialised; NULL does nothing.
+ * traceref_live_objects()). `obj` must be 8-byte aligned; NULL does
+ * nothing. Initialising an object that is already initialised and alive is
+ * misuse: one warning line, nothing changed (a counted object is live from
+ * this call until its destruction; memory of a destroyed object, or of a
+ * static one, may be initialised again).
  */
 void bt_object_init(void *obj, bt_object_release_func release);
 
@@ -194,10 +209,15 @@ void bt_object_init(void *obj, bt_object_release_func release);
  * Make `parent` the parent of `child`: the child joins the parent's children
  * (destroyed with it) and leaves its old parent's. A child whose count is
  * above 0 holds one reference on its new parent and drops the one it held
- * on its old parent. Both objects must be embedded objects (initialised with
- * bt_object_init()); CTF-IR objects use their typed add functions. Refused,
- * with a warning, for NULL, for static objects and when `parent` is `child`
- * or one of its descendants.
+ * on its old parent. `child` must be an embedded object (initialised with
+ * bt_object_init()); `parent` may be an embedded object or a CTF-IR one
+ * (trace, stream class, event class), whose typed getters (counts, get by
+ * index) do not list such own children. CTF-IR children use their typed
+ * add functions. A NULL `parent` detaches `child`: it leaves its parent's
+ * children, drops the reference it held on it, and becomes a root,
+ * destroyed when its count reaches 0 (nothing happens for a root).
+ * Refused, with a warning, for a NULL `child`, for static objects and when
+ * `parent` is `child` or one of its descendants.
  *
  * The caller must hold a reference on both; any thread. Meanwhile other
  * threads may get and put any node of either tree, call
@@ -229,7 +249,9 @@ struct bt_ctf_trace *bt_ctf_trace_create(void);
 
 /**
  * A new stream class named `name` (copied), count 1 (the caller's
- * reference), with no parent. NULL when `name` is NULL.
+ * reference), with no parent. A NULL `name` makes an anonymous stream
+ * class (its name is NULL), as upstream allows. NULL only if memory runs
+ * out.
  */
 struct bt_ctf_stream_class *bt_ctf_stream_class_create(const char *name);
 
@@ -301,7 +323,7 @@ struct bt_ctf_stream_class *bt_ctf_event_class_get_stream_class(struct bt_ctf_ev
 
 /**
  * The name of `stream_class`, valid as long as the stream class is; NULL
- * for NULL or a wrong kind. Takes no reference.
+ * for an anonymous stream class, NULL or a wrong kind. Takes no reference.
  */
 const char *bt_ctf_stream_class_get_name(struct bt_ctf_stream_class *stream_class);
 
@@ -346,6 +368,110 @@ void bt_ctf_event_class_get(struct bt_ctf_event_class *event_class);
  * pointer of another kind is refused with a warning.
  */
 void bt_ctf_event_class_put(struct bt_ctf_event_class *event_class);
+
+/**
+ * A new integer field type of `size` bits, count 1 (the caller's
+ * reference; put it with bt_ctf_field_type_put() or bt_put()). A field type
+ * is a root: it has no parent and is destroyed when its count reaches 0.
+ * NULL, with a warning, unless 1 <= `size` <= 64; NULL also if memory runs
+ * out. Any thread.
+ */
+struct bt_ctf_field_type *bt_ctf_field_type_integer_create(unsigned int size);
+
+/**
+ * The size in bits of the integer field type `integer`; negative, with a
+ * warning, for NULL or another kind. Takes no reference. The caller must
+ * hold a reference on `integer`; any thread.
+ */
+int bt_ctf_field_type_integer_get_size(struct bt_ctf_field_type *integer);
+
+/**
+ * A new structure field type with no field, count 1 (the caller's
+ * reference). A root, like every field type. NULL only if memory runs
+ * out. Any thread.
+ */
+struct bt_ctf_field_type *bt_ctf_field_type_structure_create(void);
+
+/**
+ * Add a field named `field_name` (copied) of type `field_type` (an integer
+ * or a structure) at the end of `structure`, which takes a reference on
+ * `field_type`, dropped when `structure` is destroyed. The same type may
+ * be added several times (a reference each).
+ *
+ * Returns 0, or -1 with a warning (nothing changed) when an argument is
+ * NULL or of the wrong kind, `structure` already has a field of that
+ * name, or `structure` would contain itself (`field_type` is `structure`
+ * or contains it, directly or through its fields). The caller must hold a
+ * reference on both; any thread: two threads adding A into B and B into A
+ * at the same time cannot both succeed.
+ */
+int bt_ctf_field_type_structure_add_field(struct bt_ctf_field_type *structure, struct bt_ctf_field_type *field_type, const char *field_name);
+
+/**
+ * Number of fields of `structure`; -1, with a warning, for NULL or another
+ * kind. The caller must hold a reference on `structure`; any thread.
+ */
+int bt_ctf_field_type_structure_get_field_count(struct bt_ctf_field_type *structure);
+
+/**
+ * The field of `structure` at `index` (in the order they were added):
+ * its name in `*field_name` (valid as long as `structure` is; no
+ * reference) and a new reference on its type in `*field_type` (put it
+ * when done). Either out pointer may be NULL: that part is not returned
+ * (and no reference is taken for a NULL `field_type`).
+ *
+ * Returns 0, or -1 with a warning (nothing written) when `structure` is
+ * NULL or not a structure, or `index` is out of range. The caller must
+ * hold a reference on `structure`; any thread.
+ */
+int bt_ctf_field_type_structure_get_field(struct bt_ctf_field_type *structure, const char **field_name, struct bt_ctf_field_type **field_type, int index);
+
+/**
+ * A new reference (put it when done) on the type of the field of
+ * `structure` named `field_name`; NULL, without a warning, when there is
+ * no such field, and NULL with a warning for a NULL argument or a
+ * `structure` that is not a structure. The caller must hold a reference on
+ * `structure`; any thread.
+ */
+struct bt_ctf_field_type *bt_ctf_field_type_structure_get_field_type_by_name(struct bt_ctf_field_type *structure, const char *field_name);
+
+/**
+ * Make the structure field type `payload` the payload type of
+ * `event_class`, which takes a reference on it, dropped when the event
+ * class is destroyed (with its tree, or alone if it never joined one) or
+ * when another payload type replaces it: a previous payload type's
+ * reference is dropped here (setting the same one again changes nothing).
+ *
+ * Returns 0, or -1 with a warning (nothing changed) when an argument is
+ * NULL or of the wrong kind, including a `payload` that is not a
+ * structure. The caller must hold a reference on both; any thread.
+ */
+int bt_ctf_event_class_set_payload_type(struct bt_ctf_event_class *event_class, struct bt_ctf_field_type *payload);
+
+/**
+ * A new reference (put it when done) on the payload type of
+ * `event_class`; NULL, without a warning, when none was set, and NULL with
+ * a warning for NULL or another kind. The caller must hold a reference on
+ * `event_class`; any thread (the type returned is counted even when
+ * another thread replaces the payload type at the same time).
+ */
+struct bt_ctf_field_type *bt_ctf_event_class_get_payload_type(struct bt_ctf_event_class *event_class);
+
+/**
+ * Take a reference on the field type `field_type` (see bt_get()). NULL
+ * does nothing; a pointer of another kind is refused with a warning. The
+ * caller must hold a reference on it, or on a structure or event class
+ * that holds it; any thread.
+ */
+void bt_ctf_field_type_get(struct bt_ctf_field_type *field_type);
+
+/**
+ * Drop a reference on the field type `field_type` (see bt_put()): the last
+ * one destroys it, which drops the references it held on its fields'
+ * types. NULL does nothing; a pointer of another kind is refused with a
+ * warning. The caller gives up the reference it owned; any thread.
+ */
+void bt_ctf_field_type_put(struct bt_ctf_field_type *field_type);
 
 /**
  * Number of objects made by this library (or initialised through it) and
@@ -393,7 +519,9 @@ void traceref_read_unlock(void);
  * Wait until every relay object whose last reference was put before this
  * call has been reclaimed (its payload destructor has run and its memory is
  * freed). Returns 0, or -1 without waiting when called inside a read-side
- * section (it would wait for itself).
+ * section (it would wait for itself). Any thread; it reclaims on the
+ * calling thread too, so payload destructors may run inside it: do not
+ * call it holding a lock that a destructor takes.
  */
 int traceref_reclaim_barrier(void);
 
@@ -401,7 +529,11 @@ int traceref_reclaim_barrier(void);
  * Attach a caller payload to a refcounted relay object (session, ctf-trace,
  * stream, index, viewer stream or connection). `destroy` (may be NULL) is
  * called once with `data` when the object is reclaimed, after its grace
- * period, on an unspecified thread; it must not call into this library.
+ * period: on the library's reclaim thread (`traceref-reclaim`, started with
+ * the first object reclaimed and stopped at exit), or inside a
+ * traceref_reclaim_barrier() on its caller's thread; never inside a lookup,
+ * get, put, close or any other call. It must not call into this library;
+ * it may take the application's own locks.
  * Returns 0, or -1 when `obj` is NULL or not a relay object, or already has
  * a payload. The caller must hold a reference on `obj`.
  */
@@ -450,16 +582,20 @@ void relay_session_put(struct relay_session *session);
 /**
  * Close `session`: mark it closed, close its traces' streams (a stream
  * still waiting for announced data closes when it arrives, or when the
- * session is aborted) and put the owner's reference. Returns 0, or -1 when
- * NULL or already closed (nothing changes). The caller gives up the owner's
- * reference and must hold another if it keeps using `session`. Must not be
- * called with the session's lock held.
+ * session is aborted; a stream whose lock this thread holds completes its
+ * close at relay_stream_unlock(), see relay_stream_close()) and put the
+ * owner's reference. Returns 0, or -1 when NULL or already closed (nothing
+ * changes). The caller gives up the owner's reference and must hold another
+ * if it keeps using `session`. Must not be called with the session's lock
+ * held.
  */
 int relay_session_close(struct relay_session *session);
 
 /**
  * Mark `session` aborted: its streams close without waiting for announced
- * data. Returns 0, or -1 for NULL. The caller must hold a reference.
+ * data (a stream whose lock this thread holds completes its close at
+ * relay_stream_unlock(), see relay_stream_close()). Returns 0, or -1 for
+ * NULL. The caller must hold a reference.
  */
 int relay_session_abort(struct relay_session *session);
 
@@ -538,11 +674,16 @@ int relay_session_unlock(struct relay_session *session);
 int relay_sessions_for_each(relay_session_visit_func visit, void *data);
 
 /**
- * Call `visit` on every stream of `session` (published or not, not closed)
- * whose get succeeds, with a reference valid during the call. Stops when
- * `visit` returns non-zero. Returns the number visited, or -1 when an
- * argument is NULL. The caller must hold a reference on `session`; no
- * library lock is held during the calls.
+ * Call `visit` on every stream of `session` (published or not) that is not
+ * closed when its turn comes, with a reference valid during the call. The
+ * walk goes over the streams the session had when it started (one created
+ * meanwhile is not visited) and checks each right before its visit: a
+ * stream closed by an earlier visit, or by another thread, before its turn
+ * is skipped (one closed during its own visit stays valid until the call
+ * returns). Stops when `visit` returns non-zero. Returns the number
+ * visited, or -1 when an argument is NULL. The caller must hold a reference
+ * on `session`; no library lock is held during the calls, so `visit` may
+ * call any function of this library.
  */
 int relay_session_for_each_stream(struct relay_session *session, relay_stream_visit_func visit, void *data);
 
@@ -550,9 +691,9 @@ int relay_session_for_each_stream(struct relay_session *session, relay_stream_vi
  * The trace of `session` at `path`, created if there is none (it then takes
  * a reference on the session). Returns a new reference the caller puts; two
  * racing callers get the same trace. NULL for NULL arguments, or when there
- * is no trace at `path` and the session is closed (an existing trace is
- * still returned, as the original did). The caller must hold a reference on
- * `session`.
+ * is no trace at `path` and the session is closed (silently: another
+ * thread's close can cause it; an existing trace is still returned, as the
+ * original did). The caller must hold a reference on `session`.
  */
 struct ctf_trace *relay_ctf_trace_get_by_path_or_create(struct relay_session *session, const char *path);
 
@@ -608,8 +749,17 @@ int relay_ctf_trace_unlock(struct ctf_trace *trace);
  * reference, dropped by relay_stream_close() or relay_stream_try_close().
  * It takes a reference on the trace, joins its session's streams (not yet
  * published) and the stream table. A channel named "metadata" makes a
- * metadata stream. NULL for NULL arguments, a handle already in the stream
- * table, or a closed session. The caller must hold a reference on `trace`.
+ * metadata stream. NULL for NULL arguments or a handle already in the
+ * stream table (one warning line each), or for a closed session (silently:
+ * another thread's close can cause it). The caller must hold a reference
+ * on `trace`.
+ *
+ * The returned reference is the owner's, and the session's close or abort
+ * (or its connection's final put) closes the stream and puts it, from any
+ * thread. So when another thread may tear the session down meanwhile,
+ * create the stream inside a read-side section (traceref_read_lock()) and
+ * take a reference of your own with relay_stream_get_by_id() before
+ * leaving it: NULL then means the teardown came first.
  */
 struct relay_stream *relay_stream_create(struct ctf_trace *trace, uint64_t handle, const char *path_name, const char *channel_name, uint64_t tracefile_size, uint64_t tracefile_count);
 
@@ -633,16 +783,33 @@ void relay_stream_put(struct relay_stream *stream);
 
 /**
  * Publish `stream`: it moves to its trace's published streams, visible to
- * viewers. Returns 0, or -1 for NULL, a closed or an already published
- * stream. The caller must hold a reference.
+ * viewers. Returns 0, or -1 for NULL, an already published stream or one
+ * its owner closed (one warning line each), or a stream that its session's
+ * close or abort closed (silently: a publish racing the session's
+ * teardown is normal). The caller must hold a reference.
  */
 int relay_stream_publish(struct relay_stream *stream);
 
 /**
- * Close `stream` now: it leaves the stream table and its lists, every index
- * drops its self reference, and the owner's reference is put. Returns 0, or
- * -1 when NULL or already closed (nothing changes). The caller gives up the
- * owner's reference.
+ * Close `stream` now: it leaves the stream table and its lists (it is
+ * closed from then on), every index drops its self reference, and the
+ * owner's reference is put. Those last two steps belong to a release of the
+ * stream's lock, so that an index borrowed under the lock stays valid for
+ * as long as the lock is held: when no thread holds it, the call takes and
+ * releases it, so the close completes before it returns; when this thread
+ * holds it, its relay_stream_unlock() completes the close; when another
+ * thread holds it, that thread's relay_stream_unlock() does (the lock is
+ * never waited for). The same holds for every call that completes a close
+ * (relay_stream_try_close(), relay_stream_set_received_seq_num(),
+ * relay_stream_set_last_net_seq_num(), relay_session_abort(),
+ * relay_session_close(), a connection's final relay_connection_put());
+ * however many of them are made under the lock, the close completes once.
+ * Returns 0, or -1 when NULL or already closed (nothing changes): with one
+ * warning line when the owner closed it before, silently when its
+ * session's close or abort, or its connection's final put, did (the
+ * owner's close racing the session's teardown is normal; hold a reference
+ * of your own to make that call safely). The caller gives up the owner's
+ * reference. Any thread; may be called holding any relay lock.
  */
 int relay_stream_close(struct relay_stream *stream);
 
@@ -652,7 +819,9 @@ int relay_stream_close(struct relay_stream *stream);
  * `last_net_seq_num` was announced or the session was aborted. Returns 0
  * when closed now (the owner's reference is put), 1 when the close is
  * pending (it completes, putting the owner's reference, when the data
- * arrives), -1 for NULL or an already closed stream.
+ * arrives), -1 for NULL or an already closed stream. A close made while
+ * this thread holds the stream's lock completes at its
+ * relay_stream_unlock() (see relay_stream_close()).
  */
 int relay_stream_try_close(struct relay_stream *stream);
 
@@ -704,8 +873,10 @@ uint64_t relay_stream_get_last_net_seq_num(struct relay_stream *stream);
 
 /**
  * Announce the last sequence number of `stream` (the close command's). A
- * pending close completes if the data already arrived. Returns 0, or -1
- * for NULL. The caller must hold a reference.
+ * pending close completes if the data already arrived (at
+ * relay_stream_unlock() when this thread holds the stream's lock, see
+ * relay_stream_close()). Returns 0, or -1 for NULL. The caller must hold a
+ * reference.
  */
 int relay_stream_set_last_net_seq_num(struct relay_stream *stream, uint64_t seq);
 
@@ -718,8 +889,10 @@ uint64_t relay_stream_get_received_seq_num(struct relay_stream *stream);
 /**
  * Record that the data of `stream` up to `seq` arrived (the highest value
  * is kept). A pending close completes once `last_net_seq_num` is reached,
- * putting the owner's reference. Returns 0, or -1 for NULL. The caller
- * must hold a reference.
+ * putting the owner's reference (at relay_stream_unlock() when this thread
+ * holds the stream's lock: the indexes borrowed under it stay valid, see
+ * relay_stream_close()). Returns 0, or -1 for NULL. The caller must hold a
+ * reference.
  */
 int relay_stream_set_received_seq_num(struct relay_stream *stream, uint64_t seq);
 
@@ -743,20 +916,29 @@ long relay_stream_get_ref_count(struct relay_stream *stream);
 int relay_stream_lock(struct relay_stream *stream);
 
 /**
- * Release the lock of `stream`. Returns 0, or -1 when NULL or not held by
- * this thread.
+ * Release the lock of `stream`. A close of `stream` made while this thread
+ * held the lock completes here (see relay_stream_close()): its indexes
+ * drop their self references, then its owner's reference is put, so the
+ * caller must not use `stream` afterwards unless it holds a reference of
+ * its own. Returns 0, or -1 when NULL or not held by this thread (nothing
+ * released).
  */
 int relay_stream_unlock(struct relay_stream *stream);
 
 /**
  * The index of `stream` for `net_seq_num`, created if absent with a
  * reference on the stream and a self reference (count 1). As in the
- * original, NO reference is taken for the caller: the pointer stays valid
- * while the caller holds the stream's lock, since the self reference is
- * only dropped under it (by relay_index_try_flush(), relay_index_close_all()
- * or the stream's close). Take relay_index_get() for a reference that
+ * original, NO reference is taken for the caller: the pointer is borrowed,
+ * and stays valid for as long as the caller holds the stream's lock,
+ * whatever the calls it makes meanwhile: the self reference is only
+ * dropped under that lock, and a close of the stream completed by a call
+ * under it (relay_stream_set_received_seq_num(), relay_session_abort(),
+ * ...) leaves that to relay_stream_unlock() (see relay_stream_close()).
+ * Only the caller's own relay_index_try_flush() of this index or
+ * relay_index_close_all() of the stream drop it at once: the pointer is
+ * not to be used after those. Take relay_index_get() for a reference that
  * outlives the lock. Two threads asking for the same `net_seq_num` get the
- * same index. NULL for NULL or a closed stream. The caller must hold the
+ * same index. NULL for NULL, or for a closed stream (silently). The caller must hold the
  * stream's lock (reported if not) and a reference on the stream.
  */
 struct relay_index *relay_index_get_by_id_or_create(struct relay_stream *stream, uint64_t net_seq_num);
@@ -779,7 +961,8 @@ void relay_index_put(struct relay_index *index);
  * reclaimed then unless someone holds a reference from relay_index_get()).
  * Returns 0 when flushed now, 1 when no flush was done (data not there yet,
  * or already flushed), -1 for NULL, as the original. The caller must hold
- * the stream's lock (or a reference on `index`).
+ * the stream's lock (or a reference on `index`). The flush is done at once,
+ * also under the lock: a borrowed `index` is not to be used after a flush.
  */
 int relay_index_try_flush(struct relay_index *index);
 
@@ -787,6 +970,8 @@ int relay_index_try_flush(struct relay_index *index);
  * Put the self reference of every index of `stream` that still holds one.
  * Returns 0, or -1 for NULL. The caller must hold a reference on `stream`;
  * the stream's lock is taken for the duration unless the caller holds it.
+ * Done at once, also under the caller's lock: indexes borrowed under it are
+ * not to be used afterwards.
  */
 int relay_index_close_all(struct relay_stream *stream);
 
@@ -899,10 +1084,24 @@ void relay_viewer_session_destroy(struct relay_viewer_session *vs);
 struct relay_connection_table *relay_connection_table_create(void);
 
 /**
- * Destroy `table`: every connection still in it is closed (its owner's
- * reference put), then the table is freed after a grace period. Returns 0,
- * or -1 (nothing done) for NULL or when called inside a read-side section.
- * `table` must not be used after this call.
+ * Destroy `table`. First it stops taking connections: from then on
+ * relay_connection_table_add() on it is refused. Then every connection
+ * still in it is closed as by relay_connection_close() (its owner's
+ * reference put; a later relay_connection_close() of it returns -1), except
+ * one whose last reference is being put at that moment, which is only taken
+ * out; and the table is freed after a grace period. Returns 0, or -1
+ * (nothing done) for NULL, when called inside a read-side section, or when
+ * `table` is already being destroyed.
+ *
+ * Under races: a relay_connection_table_add() that overlaps this call
+ * either completes first (the connection is then closed here) or is
+ * refused; a relay_connection_close() of a connection in `table` that
+ * overlaps it closes the connection or finds it closed by this call (-1),
+ * one of the two, never both; relay_connection_get_by_sock() finds a
+ * connection or nothing. A call on `table` that may overlap this one must be
+ * made inside a read-side section (traceref_read_lock()) entered before
+ * this call began: that keeps the table's memory valid until it returns.
+ * `table` must not be used once this call returned.
  */
 int relay_connection_table_destroy(struct relay_connection_table *table);
 
@@ -917,15 +1116,28 @@ struct relay_connection *relay_connection_create(int sock, int type);
 
 /**
  * Add `conn` to `table`, where relay_connection_get_by_sock() finds it
- * until it is closed or released. Returns 0, or -1 (nothing changes) for
- * NULL, a connection already in a table or closed, or a socket already in
- * `table`. The caller must hold a reference on `conn`.
+ * until it is closed or released. Returns 0, or -1 (nothing changes, one
+ * warning line) for NULL, a connection already in a table or closed, a
+ * socket already in `table`, or a table being destroyed. The caller must
+ * hold a reference on `conn`.
+ *
+ * Under races, the add is ordered with relay_connection_close() of `conn`
+ * and with relay_connection_table_destroy() of `table`: if it comes first,
+ * the close takes `conn` out of `table` again (and the destruction closes
+ * it); if it comes second, it is refused. Either way, once the close
+ * returned, no lookup finds `conn`. An add that may overlap the
+ * destruction of `table` must be made inside a read-side section entered
+ * before the destruction began (see relay_connection_table_destroy()).
  */
 int relay_connection_table_add(struct relay_connection_table *table, struct relay_connection *conn);
 
 /**
  * Look a connection up by socket in `table` and take a reference (put it
- * when done). NULL when absent, when its count reached 0, or for NULL.
+ * when done). NULL when absent (never added, refused, closed or released),
+ * when its count reached 0, or for NULL. A lookup that overlaps a close,
+ * an add or the table's destruction finds the connection or nothing; one
+ * that may overlap the destruction must be made inside a read-side section
+ * entered before it began (see relay_connection_table_destroy()).
  */
 struct relay_connection *relay_connection_get_by_sock(struct relay_connection_table *table, int sock);
 
@@ -938,14 +1150,21 @@ bool relay_connection_get(struct relay_connection *conn);
 /**
  * Drop a reference on `conn`. The final put removes it from its table,
  * closes and destroys its viewer session (live connections), closes its
- * session (putting the session's owner reference) and puts the connection's
- * own session reference. NULL does nothing.
+ * session (putting the session's owner reference; as for
+ * relay_session_close(), a stream whose lock this thread holds completes
+ * its close at relay_stream_unlock()) and puts the connection's own session
+ * reference. NULL does nothing.
  */
 void relay_connection_put(struct relay_connection *conn);
 
 /**
  * Close `conn`: it leaves its table and its owner's reference is put.
- * Returns 0, or -1 for NULL or when already closed.
+ * Returns 0, or -1 (one warning line) for NULL or when already closed,
+ * including by relay_connection_table_destroy(). Ordered with
+ * relay_connection_table_add() of `conn`: an add that came first is undone
+ * here, one that comes after is refused, so that once this call returned
+ * no lookup finds `conn`. Safe to call while its table is being destroyed:
+ * `conn` is closed once, by one of the two.
  */
 int relay_connection_close(struct relay_connection *conn);
 

@@ -1430,8 +1430,8 @@ static void op_bt_create(struct fz *f)
 		break;
 	case 1:
 		kind = K_BT_SC;
-		p = bt_ctf_stream_class_create(nm);
-		EXPECT((p == NULL) == (nm == NULL));
+		p = bt_ctf_stream_class_create(nm); /* NULL: anonymous */
+		EXPECT(p != NULL);
 		break;
 	case 2:
 		kind = K_BT_EC;
@@ -1691,8 +1691,8 @@ static void op_bt_query(struct fz *f)
 			a = pick(f, BIT(K_BT_EC), 0);
 			n = bt_ctf_event_class_get_name(a.p);
 		}
-		if (a.slot < 0)
-			EXPECT(n == NULL);
+		if (a.slot < 0 || R(f, a)->name == NAME_COUNT)
+			EXPECT(n == NULL); /* none, or an anonymous stream class */
 		else
 			EXPECT(n && !strcmp(n, names[R(f, a)->name]));
 		break;

@@ -110,9 +110,9 @@ static void null_arguments(struct tree *x)
 	bt_object_init(NULL, NULL);
 	same_counts(x, &before);
 
-	/* bt_object_set_parent: each argument NULL, then both */
+	/* bt_object_set_parent: a NULL child, with a parent and without (a
+	 * NULL parent alone detaches the child: see bt_upstream) */
 	bt_object_set_parent(NULL, &x->parent);
-	bt_object_set_parent(&x->child, NULL);
 	bt_object_set_parent(NULL, NULL);
 	same_counts(x, &before);
 	CHECK_EQ_PTR(bt_object_get_parent(&x->child), &x->parent);
@@ -121,8 +121,15 @@ static void null_arguments(struct tree *x)
 	/* bt_object_get_parent */
 	CHECK(bt_object_get_parent(NULL) == NULL);
 
-	/* constructors: only the names are pointers */
-	CHECK(bt_ctf_stream_class_create(NULL) == NULL);
+	/* constructors: only the names are pointers; a NULL stream class name
+	 * makes an anonymous stream class */
+	{
+		struct bt_ctf_stream_class *anon = bt_ctf_stream_class_create(NULL);
+
+		CHECK(anon != NULL);
+		CHECK(bt_ctf_stream_class_get_name(anon) == NULL);
+		bt_put(anon);
+	}
 	CHECK(bt_ctf_event_class_create(NULL) == NULL);
 	same_counts(x, &before);
 
@@ -153,6 +160,55 @@ static void null_arguments(struct tree *x)
 	bt_ctf_stream_class_put(NULL);
 	bt_ctf_event_class_get(NULL);
 	bt_ctf_event_class_put(NULL);
+	same_counts(x, &before);
+
+	/* field types: a structure with one integer member, the payload of a
+	 * lone event class; every pointer argument NULL in turn */
+	{
+		struct bt_ctf_field_type *st = bt_ctf_field_type_structure_create();
+		struct bt_ctf_field_type *in = bt_ctf_field_type_integer_create(32);
+		struct bt_ctf_event_class *ev = bt_ctf_event_class_create("ev");
+		struct bt_ctf_field_type *got = in;
+		const char *name = "untouched";
+
+		CHECK(st && in && ev);
+		CHECK_EQ_LONG(bt_ctf_field_type_structure_add_field(st, in, "m"), 0);
+		CHECK_EQ_LONG(bt_ctf_event_class_set_payload_type(ev, st), 0);
+
+		CHECK(bt_ctf_field_type_integer_get_size(NULL) < 0);
+		CHECK(bt_ctf_field_type_structure_add_field(NULL, in, "x") < 0);
+		CHECK(bt_ctf_field_type_structure_add_field(st, NULL, "x") < 0);
+		CHECK(bt_ctf_field_type_structure_add_field(st, in, NULL) < 0);
+		CHECK(bt_ctf_field_type_structure_add_field(NULL, NULL, NULL) < 0);
+		CHECK_EQ_LONG(bt_ctf_field_type_structure_get_field_count(NULL), -1);
+		CHECK(bt_ctf_field_type_structure_get_field(NULL, &name, &got, 0) < 0);
+		CHECK(bt_ctf_field_type_structure_get_field(NULL, NULL, NULL, 0) < 0);
+		CHECK_EQ_STR(name, "untouched");
+		CHECK_EQ_PTR(got, in);
+		/* NULL out pointers are allowed: nothing returned, nothing taken */
+		CHECK_EQ_LONG(bt_ctf_field_type_structure_get_field(st, NULL, &got, 0), 0);
+		CHECK_EQ_PTR(got, in);
+		bt_put(got);
+		CHECK_EQ_LONG(bt_ctf_field_type_structure_get_field(st, &name, NULL, 0), 0);
+		CHECK_EQ_STR(name, "m");
+		CHECK(bt_ctf_field_type_structure_get_field_type_by_name(NULL, "m") == NULL);
+		CHECK(bt_ctf_field_type_structure_get_field_type_by_name(st, NULL) == NULL);
+		CHECK(bt_ctf_event_class_set_payload_type(NULL, st) < 0);
+		CHECK(bt_ctf_event_class_set_payload_type(ev, NULL) < 0);
+		CHECK(bt_ctf_event_class_get_payload_type(NULL) == NULL);
+		bt_ctf_field_type_get(NULL);
+		bt_ctf_field_type_put(NULL);
+		CHECK_EQ_LONG(bt_object_get_ref_count(st), 2);
+		CHECK_EQ_LONG(bt_object_get_ref_count(in), 2);
+		CHECK_EQ_LONG(bt_object_get_ref_count(ev), 1);
+		CHECK_EQ_LONG(bt_ctf_field_type_structure_get_field_count(st), 1);
+		got = bt_ctf_event_class_get_payload_type(ev);
+		CHECK_EQ_PTR(got, st);
+		bt_put(got);
+		bt_put(ev);
+		bt_put(st);
+		bt_put(in);
+	}
 	same_counts(x, &before);
 
 	/* the header's macros */
@@ -201,6 +257,37 @@ static void wrong_kinds(struct tree *x)
 	bt_ctf_trace_put(sc_as_trace);
 	bt_ctf_stream_class_put(t_as_sc);
 	bt_ctf_event_class_put(sc_as_ec);
+
+	/* A class where a field type is expected, and the other way round; an
+	 * integer where a structure is expected. */
+	{
+		struct bt_ctf_field_type *st = bt_ctf_field_type_structure_create();
+		struct bt_ctf_field_type *in = bt_ctf_field_type_integer_create(8);
+		void *ec_as_ft = x->ec, *st_as_ec = st;
+
+		CHECK(st && in);
+		CHECK(bt_ctf_field_type_integer_get_size(ec_as_ft) < 0);
+		CHECK(bt_ctf_field_type_integer_get_size(st) < 0);
+		CHECK(bt_ctf_field_type_structure_add_field(ec_as_ft, in, "x") < 0);
+		CHECK(bt_ctf_field_type_structure_add_field(st, ec_as_ft, "x") < 0);
+		CHECK(bt_ctf_field_type_structure_add_field(in, in, "x") < 0);
+		CHECK_EQ_LONG(bt_ctf_field_type_structure_get_field_count(in), -1);
+		CHECK(bt_ctf_field_type_structure_get_field(in, NULL, NULL, 0) < 0);
+		CHECK(bt_ctf_field_type_structure_get_field_type_by_name(ec_as_ft, "x") == NULL);
+		CHECK(bt_ctf_event_class_set_payload_type(x->ec, in) < 0);
+		CHECK(bt_ctf_event_class_set_payload_type(x->ec, ec_as_ft) < 0);
+		CHECK(bt_ctf_event_class_set_payload_type(st_as_ec, st) < 0);
+		CHECK(bt_ctf_event_class_get_payload_type(st_as_ec) == NULL);
+		CHECK(bt_ctf_event_class_get_payload_type(x->ec) == NULL);
+		bt_ctf_field_type_get(ec_as_ft);
+		bt_ctf_field_type_put(ec_as_ft);
+		CHECK(bt_ctf_field_type_structure_add_field(st, st, "self") < 0);
+		CHECK_EQ_LONG(bt_object_get_ref_count(st), 1);
+		CHECK_EQ_LONG(bt_object_get_ref_count(in), 1);
+		CHECK_EQ_LONG(bt_ctf_field_type_structure_get_field_count(st), 0);
+		bt_ctf_field_type_put(st);
+		bt_ctf_field_type_put(in);
+	}
 
 	/* CTF-IR objects are linked by their typed functions only. */
 	bt_object_set_parent(x->ec, x->t);

@@ -391,24 +391,27 @@ static void test_reparent(void)
 static void test_embedded_and_ctf_do_not_mix(void)
 {
 	const size_t start = traceref_live_objects();
-	struct bt_ctf_trace *tc = bt_ctf_trace_create();
+	struct bt_ctf_stream_class *sc = bt_ctf_stream_class_create("sc");
 	struct node *n;
 	struct capture cap;
 	int w;
 
+	/* A CTF-IR object joins its parent through its typed add function:
+	 * bt_object_set_parent() refuses it as a child. (An embedded object
+	 * under a CTF-IR parent is accepted: see bt_upstream.) */
 	reset_releases();
 	n = new_node(0, NULL);
 	capture_scope_begin(&cap);
-	bt_object_set_parent(n, tc);
+	bt_object_set_parent(sc, n);
 	w = capture_scope_end(&cap);
 	CHECK_EQ_LONG(w, 1);
-	CHECK(bt_object_get_parent(n) == NULL);
-	CHECK_EQ_LONG(count_of(tc), 1);
+	CHECK(bt_object_get_parent(sc) == NULL);
+	CHECK_EQ_LONG(count_of(n), 1);
 	bt_put(n);
-	bt_put(tc);
+	bt_put(sc);
 	CHECK_EQ_LONG(n_released, 1);
 	CHECK_EQ_LONG(traceref_live_objects(), start);
-	CHECK_OK("bt_object_set_parent refuses a CTF-IR parent (one warning)");
+	CHECK_OK("bt_object_set_parent refuses a CTF-IR child (one warning)");
 }
 
 static void test_put_on_zero(void)

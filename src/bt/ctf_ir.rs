@@ -16,11 +16,14 @@ pub struct CtfTrace {
 }
 
 /// A stream class (child of a trace) or an event class (child of a stream
-/// class): both are named.
+/// class): both are named, but a stream class may be anonymous.
 #[repr(C)]
 pub struct CtfNamed {
     pub base: BtObject,
-    name: CString,
+    name: Option<CString>,
+    /// An event class's payload type (see `field_type`; empty for a stream
+    /// class): its counted reference is put when the class is released.
+    pub(super) payload: super::field_type::PayloadSlot,
 }
 
 unsafe extern "C" fn release_trace(obj: *mut crate::ffi::bt::bt_object) {
@@ -44,22 +47,43 @@ pub fn create_trace() -> *mut BtObject {
     Box::into_raw(b).cast()
 }
 
-/// A new stream class or event class with count 1.
-pub fn create_named(kind: Kind, name: &CStr) -> *mut BtObject {
+/// A new stream class or event class with count 1 (`name` None: an
+/// anonymous stream class).
+pub fn create_named(kind: Kind, name: Option<&CStr>) -> *mut BtObject {
     let b = Box::new(CtfNamed {
         base: BtObject::new(kind, Some(release_named)),
-        name: name.to_owned(),
+        name: name.map(CStr::to_owned),
+        payload: Default::default(),
     });
     b.base.born();
     Box::into_raw(b).cast()
 }
 
-/// The name of a stream class or event class (valid while it is).
+/// The name of a stream class or event class (valid while it is), NULL for
+/// an anonymous stream class.
 pub fn name(obj: &BtObject) -> *const libc::c_char {
     // SAFETY: callers check that `obj` is a named kind, whose memory is a
     // `CtfNamed` (it starts with its `BtObject`, `repr(C)`).
     let named = unsafe { &*(obj as *const BtObject).cast::<CtfNamed>() };
-    named.name.as_ptr()
+    named.name.as_ref().map_or(ptr::null(), |n| n.as_ptr())
+}
+
+/// The kind of the typed children of `parent` (stream classes of a trace,
+/// event classes of a stream class). A CTF-IR object may also have C code's
+/// own embedded objects as children, which its typed getters do not list.
+fn typed_children(parent: &BtObject) -> Option<Kind> {
+    match parent.kind() {
+        Kind::CtfTrace => Some(Kind::CtfStreamClass),
+        Kind::CtfStreamClass => Some(Kind::CtfEventClass),
+        _ => None,
+    }
+}
+
+/// Whether `c` is one of the typed children of `parent`.
+fn is_typed_child(parent: &BtObject, c: &Child) -> bool {
+    // SAFETY: children are alive while their parent is, and callers hold
+    // the parent.
+    typed_children(parent) == Some(unsafe { c.0.as_ref() }.kind())
 }
 
 /// Check that `p` is a live object of kind `want`.
@@ -104,11 +128,12 @@ pub fn add(func: &str, parent: &BtObject, child: &BtObject) -> i32 {
     };
     let res = object::link(func, parent, child, false, |kids: &[Child]| {
         if let Some(n) = child_name {
-            for c in kids {
+            for c in kids.iter().filter(|c| is_typed_child(parent, c)) {
                 // SAFETY: children are alive while their parent is, and the
                 // parent is held by the caller.
                 let c = unsafe { c.0.as_ref() };
-                // SAFETY: as above, for the name pointer.
+                // SAFETY: as above, for the name pointer (an event class
+                // always has one).
                 if unsafe { CStr::from_ptr(name(c)) } == n {
                     return Err(());
                 }
@@ -150,9 +175,12 @@ pub fn add(func: &str, parent: &BtObject, child: &BtObject) -> i32 {
     }
 }
 
-/// Number of children of `parent`.
+/// Number of typed children of `parent`.
 pub fn child_count(parent: &BtObject) -> i32 {
-    parent.with_children(|k| i32::try_from(k.len()).unwrap_or(i32::MAX))
+    parent.with_children(|k| {
+        let n = k.iter().filter(|c| is_typed_child(parent, c)).count();
+        i32::try_from(n).unwrap_or(i32::MAX)
+    })
 }
 
 /// A new reference on the child at `index`, or NULL when out of range.
@@ -161,21 +189,24 @@ pub fn child_at(func: &str, parent: &BtObject, index: i32) -> *mut BtObject {
         misuse!(func, "negative index {}", index);
         return ptr::null_mut();
     };
-    parent.with_children(|kids| match kids.get(i) {
-        Some(c) => {
-            // SAFETY: children are alive while their parent is. The reference
-            // is taken under the list lock, so a concurrent add cannot move it.
-            object::get(func, unsafe { c.0.as_ref() });
-            c.0.as_ptr()
-        }
-        None => {
-            misuse!(
-                func,
-                "index {} out of range ({} children)",
-                index,
-                kids.len()
-            );
-            ptr::null_mut()
+    parent.with_children(|kids| {
+        let mut typed = kids.iter().filter(|c| is_typed_child(parent, c));
+        match typed.clone().nth(i) {
+            Some(c) => {
+                // SAFETY: children are alive while their parent is. The reference
+                // is taken under the list lock, so a concurrent add cannot move it.
+                object::get(func, unsafe { c.0.as_ref() });
+                c.0.as_ptr()
+            }
+            None => {
+                misuse!(
+                    func,
+                    "index {} out of range ({} children)",
+                    index,
+                    typed.by_ref().count()
+                );
+                ptr::null_mut()
+            }
         }
     })
 }

@@ -11,10 +11,15 @@ fn label(o: &BtObject) -> String {
     let kind = o.kind();
     let name = match kind {
         Kind::CtfStreamClass | Kind::CtfEventClass => {
-            // SAFETY: named kinds carry a NUL-terminated name, valid while
-            // the object is.
-            let n = unsafe { CStr::from_ptr(super::ctf_ir::name(o)) };
-            format!(" {}", n.to_string_lossy())
+            let p = super::ctf_ir::name(o);
+            if p.is_null() {
+                " (anonymous)".to_string()
+            } else {
+                // SAFETY: a named kind's name is NUL-terminated, valid while
+                // the object is.
+                let n = unsafe { CStr::from_ptr(p) };
+                format!(" {}", n.to_string_lossy())
+            }
         }
         _ => String::new(),
     };

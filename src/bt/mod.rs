@@ -4,4 +4,5 @@
 
 pub mod ctf_ir;
 pub mod dot;
+pub mod field_type;
 pub mod object;

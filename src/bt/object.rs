@@ -41,6 +41,46 @@ pub type ReleaseFn = unsafe extern "C" fn(obj: *mut crate::ffi::bt::bt_object);
 /// rare (building and rearranging trees); gets and puts never take it.
 static TOPOLOGY: GlobalRwLock = GlobalRwLock::new();
 
+/// The addresses of the live counted objects that C code initialised in its
+/// own memory (`bt_object_init`), so that initialising one again is caught
+/// without reading memory that may be uninitialised. Sharded by address.
+mod embedded {
+    use parking_lot::Mutex;
+    use std::collections::BTreeSet;
+
+    const SHARDS: usize = 16;
+    // A B-tree rather than a hash map: its allocations are reached through
+    // pointers to their starts, so memory checkers see what a program that
+    // exits with live objects leaves as reachable, not as possibly lost.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
+    static LIVE: [Mutex<BTreeSet<usize>>; SHARDS] = [EMPTY; SHARDS];
+
+    fn shard(p: usize) -> &'static Mutex<BTreeSet<usize>> {
+        &LIVE[(p >> 6) % SHARDS]
+    }
+
+    /// Record `p` as live; false when it already was.
+    pub fn enroll(p: usize) -> bool {
+        shard(p).lock().insert(p)
+    }
+
+    pub fn is_live(p: usize) -> bool {
+        shard(p).lock().contains(&p)
+    }
+
+    pub fn withdraw(p: usize) {
+        shard(p).lock().remove(&p);
+    }
+}
+
+/// Whether the memory at `p` holds a live counted object that C code
+/// initialised (`bt_object_init` with a release function) and that was not
+/// destroyed since.
+pub fn is_live_embedded(p: *const BtObject) -> bool {
+    embedded::is_live(p as usize)
+}
+
 /// A pointer to a child in its parent's list.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Child(pub NonNull<BtObject>);
@@ -78,6 +118,9 @@ impl BtObject {
     /// Register a newly placed object with the census.
     pub fn born(&self) {
         if self.release.is_some() {
+            if self.kind() == Kind::BtObject {
+                embedded::enroll(self as *const Self as usize);
+            }
             census::register(self.kind(), (self as *const Self).cast(), describe);
         }
     }
@@ -373,6 +416,9 @@ unsafe fn destroy(root: &BtObject) {
             let kind = (*p).kind();
             let release = (*p).release;
             census::unregister(kind, p as *const ());
+            if kind == Kind::BtObject && release.is_some() {
+                embedded::withdraw(p as usize);
+            }
             if let Some(f) = release {
                 f(p.cast());
             }
@@ -446,6 +492,32 @@ pub fn link<E>(
         unsafe { put(func, oldp) };
     }
     Ok(())
+}
+
+/// Detach `child` from its parent, if it has one: it leaves the parent's
+/// children and becomes a root (destroyed when its count reaches zero), and
+/// the reference it held on the parent is dropped, outside the lock as in
+/// [`link`]. The caller must hold a reference on `child` (so its count is
+/// above zero and it holds exactly that one reference on its parent).
+pub fn detach(func: &str, child: &BtObject) {
+    let old = {
+        let _shape = TOPOLOGY.write();
+        let old = child.parent_ptr();
+        if old.is_null() {
+            return;
+        }
+        // SAFETY: the old parent is alive: the child still holds its
+        // reference on it, dropped below.
+        let oldp = unsafe { &*old };
+        oldp.children
+            .lock()
+            .retain(|c| !ptr::eq(c.0.as_ptr(), child));
+        child.parent.store(ptr::null_mut(), Ordering::Release);
+        oldp
+    };
+    // SAFETY: the reverse reference the child held on its old parent (none
+    // for a static parent, on which a put does nothing).
+    unsafe { put(func, old) };
 }
 
 /// The part of [`link`] made under the write side of [`TOPOLOGY`]: returns

@@ -1,4 +1,4 @@
-//! A fast hasher for the small private maps of the relay model (keys are
+//! A fast hasher for the library's small private maps (keys are
 //! pointers, sequence numbers and paths chosen by the program, not by an
 //! adversary).
 

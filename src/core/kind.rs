@@ -13,6 +13,9 @@ pub enum Kind {
     CtfTrace = 0x7462_0002,
     CtfStreamClass = 0x7462_0003,
     CtfEventClass = 0x7462_0004,
+    CtfIntegerType = 0x7462_0005,
+    /// The last Babeltrace kind: [`Tag::is_bt`] tests the range up to it.
+    CtfStructureType = 0x7462_0006,
     RelaySession = 0x7272_0001,
     RelayCtfTrace = 0x7272_0002,
     RelayStream = 0x7272_0003,
@@ -27,11 +30,13 @@ pub enum Kind {
 /// use of a dangling pointer is reported where the memory is still readable.
 pub(crate) const RECLAIMED: u32 = 0x7266_DEAD;
 
-pub const ALL: [Kind; 12] = [
+pub const ALL: [Kind; 14] = [
     Kind::BtObject,
     Kind::CtfTrace,
     Kind::CtfStreamClass,
     Kind::CtfEventClass,
+    Kind::CtfIntegerType,
+    Kind::CtfStructureType,
     Kind::RelaySession,
     Kind::RelayCtfTrace,
     Kind::RelayStream,
@@ -50,6 +55,8 @@ impl Kind {
             Kind::CtfTrace => "trace",
             Kind::CtfStreamClass => "stream class",
             Kind::CtfEventClass => "event class",
+            Kind::CtfIntegerType => "integer field type",
+            Kind::CtfStructureType => "structure field type",
             Kind::RelaySession => "session",
             Kind::RelayCtfTrace => "ctf-trace",
             Kind::RelayStream => "stream",
@@ -74,7 +81,12 @@ impl Kind {
     pub const fn is_bt(self) -> bool {
         matches!(
             self,
-            Kind::BtObject | Kind::CtfTrace | Kind::CtfStreamClass | Kind::CtfEventClass
+            Kind::BtObject
+                | Kind::CtfTrace
+                | Kind::CtfStreamClass
+                | Kind::CtfEventClass
+                | Kind::CtfIntegerType
+                | Kind::CtfStructureType
         )
     }
 
@@ -86,7 +98,7 @@ impl Kind {
         if self.is_bt() {
             n
         } else {
-            4 + n
+            (Kind::CtfStructureType as u32 & 0xFFFF) as usize + n
         }
     }
 }
@@ -118,7 +130,7 @@ impl Tag {
     #[inline]
     pub fn is_bt(&self) -> bool {
         let v = self.0.load(Ordering::Relaxed);
-        (Kind::BtObject as u32..=Kind::CtfEventClass as u32).contains(&v)
+        (Kind::BtObject as u32..=Kind::CtfStructureType as u32).contains(&v)
     }
 
     #[inline]
@@ -154,5 +166,13 @@ mod tests {
     #[test]
     fn index_is_position_in_all() {
         assert!(super::Kind::all_indexes_distinct());
+    }
+
+    /// The one range test of `Tag::is_bt` agrees with `Kind::is_bt`.
+    #[test]
+    fn tag_range_is_the_babeltrace_kinds() {
+        for k in super::ALL {
+            assert_eq!(super::Tag::new(k).is_bt(), k.is_bt(), "{k:?}");
+        }
     }
 }

@@ -3,11 +3,12 @@
 
 use super::{ffi_guard, null_check};
 use crate::bt::ctf_ir;
+use crate::bt::field_type::{self, Want};
 use crate::bt::object::{self, BtObject, LinkError};
 use crate::core::census;
 use crate::core::diag::misuse;
 use crate::core::kind::Kind;
-use libc::{c_char, c_int, c_long, c_void};
+use libc::{c_char, c_int, c_long, c_uint, c_void};
 use std::ffi::CStr;
 use std::mem::{align_of, size_of};
 use std::ptr;
@@ -39,6 +40,13 @@ pub struct bt_ctf_event_class {
     _private: [u8; 0],
 }
 
+/// A field type (integer or structure): a shared root object, held by the
+/// structures that have it as a member and the event classes that have it
+/// as their payload type.
+pub struct bt_ctf_field_type {
+    _private: [u8; 0],
+}
+
 /// Release function of an embedded object: called once, when the object is
 /// destroyed (after all of its children). It must free the object's own
 /// memory and nothing else: the library releases the children itself.
@@ -60,6 +68,21 @@ macro_rules! bt_arg {
         null_check!($func, $p, $default);
         // SAFETY: as above.
         match unsafe { ctf_ir::typed($func, $p.cast::<BtObject>(), $kind) } {
+            Some(o) => o,
+            None => return $default,
+        }
+    }};
+}
+
+/// Validate a pointer as a field type of the kind `$want` asks for, or
+/// return `$default`.
+macro_rules! ft_arg {
+    ($func:expr, $p:expr, $want:expr, $default:expr) => {{
+        null_check!($func, $p, $default);
+        // SAFETY: a non-null pointer handed to this library by C is, by the
+        // documented contract, a pointer it returned, so its tag word is
+        // readable.
+        match unsafe { field_type::checked($func, $p.cast::<BtObject>(), $want) } {
             Some(o) => o,
             None => return $default,
         }
@@ -122,8 +145,11 @@ pub extern "C" fn bt_object_get_ref_count(obj: *const c_void) -> c_long {
 /// (the caller's reference), no parent, no children. `release` frees the
 /// object's memory when it is destroyed; NULL makes the object static (gets
 /// and puts on it do nothing, it is never released and not counted in
-/// traceref_live_objects()). `obj` must be 8-byte aligned and not already
-/// initialised; NULL does nothing.
+/// traceref_live_objects()). `obj` must be 8-byte aligned; NULL does
+/// nothing. Initialising an object that is already initialised and alive is
+/// misuse: one warning line, nothing changed (a counted object is live from
+/// this call until its destruction; memory of a destroyed object, or of a
+/// static one, may be initialised again).
 #[no_mangle]
 pub extern "C" fn bt_object_init(obj: *mut c_void, release: bt_object_release_func) {
     ffi_guard!("bt_object_init", (), {
@@ -133,6 +159,17 @@ pub extern "C" fn bt_object_init(obj: *mut c_void, release: bt_object_release_fu
             return;
         }
         let p = obj.cast::<BtObject>();
+        if object::is_live_embedded(p) {
+            // SAFETY: it holds a live object's header.
+            let count = unsafe { (*p).ref_count() };
+            misuse!(
+                "bt_object_init",
+                "{:p} is already initialised and alive (count {}); left unchanged",
+                obj,
+                count
+            );
+            return;
+        }
         // SAFETY: the caller provides writable memory of at least
         // `sizeof(struct bt_object)` bytes at `obj`, aligned (checked above).
         unsafe {
@@ -145,10 +182,15 @@ pub extern "C" fn bt_object_init(obj: *mut c_void, release: bt_object_release_fu
 /// Make `parent` the parent of `child`: the child joins the parent's children
 /// (destroyed with it) and leaves its old parent's. A child whose count is
 /// above 0 holds one reference on its new parent and drops the one it held
-/// on its old parent. Both objects must be embedded objects (initialised with
-/// bt_object_init()); CTF-IR objects use their typed add functions. Refused,
-/// with a warning, for NULL, for static objects and when `parent` is `child`
-/// or one of its descendants.
+/// on its old parent. `child` must be an embedded object (initialised with
+/// bt_object_init()); `parent` may be an embedded object or a CTF-IR one
+/// (trace, stream class, event class), whose typed getters (counts, get by
+/// index) do not list such own children. CTF-IR children use their typed
+/// add functions. A NULL `parent` detaches `child`: it leaves its parent's
+/// children, drops the reference it held on it, and becomes a root,
+/// destroyed when its count reaches 0 (nothing happens for a root).
+/// Refused, with a warning, for a NULL `child`, for static objects and when
+/// `parent` is `child` or one of its descendants.
 ///
 /// The caller must hold a reference on both; any thread. Meanwhile other
 /// threads may get and put any node of either tree, call
@@ -165,7 +207,11 @@ pub extern "C" fn bt_object_set_parent(child: *mut c_void, parent: *mut c_void) 
     ffi_guard!("bt_object_set_parent", (), {
         const F: &str = "bt_object_set_parent";
         let c = bt_arg!(F, child, Kind::BtObject, ());
-        let p = bt_arg!(F, parent, Kind::BtObject, ());
+        if parent.is_null() {
+            object::detach(F, c);
+            return;
+        }
+        let p = bt_arg!(F, parent, ());
         match object::link::<()>(F, p, c, true, |_| Ok(())) {
             Ok(()) => {}
             Err(Ok(LinkError::Cycle)) => {
@@ -199,13 +245,14 @@ pub extern "C" fn bt_ctf_trace_create() -> *mut bt_ctf_trace {
 }
 
 /// A new stream class named `name` (copied), count 1 (the caller's
-/// reference), with no parent. NULL when `name` is NULL.
+/// reference), with no parent. A NULL `name` makes an anonymous stream
+/// class (its name is NULL), as upstream allows. NULL only if memory runs
+/// out.
 #[no_mangle]
 pub extern "C" fn bt_ctf_stream_class_create(name: *const c_char) -> *mut bt_ctf_stream_class {
     ffi_guard!("bt_ctf_stream_class_create", ptr::null_mut(), {
-        null_check!("bt_ctf_stream_class_create", name, ptr::null_mut());
         // SAFETY: a non-null `name` is a NUL-terminated C string.
-        let n = unsafe { CStr::from_ptr(name) };
+        let n = (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) });
         ctf_ir::create_named(Kind::CtfStreamClass, n).cast()
     })
 }
@@ -218,7 +265,7 @@ pub extern "C" fn bt_ctf_event_class_create(name: *const c_char) -> *mut bt_ctf_
         null_check!("bt_ctf_event_class_create", name, ptr::null_mut());
         // SAFETY: a non-null `name` is a NUL-terminated C string.
         let n = unsafe { CStr::from_ptr(name) };
-        ctf_ir::create_named(Kind::CtfEventClass, n).cast()
+        ctf_ir::create_named(Kind::CtfEventClass, Some(n)).cast()
     })
 }
 
@@ -347,7 +394,7 @@ pub extern "C" fn bt_ctf_event_class_get_stream_class(
 }
 
 /// The name of `stream_class`, valid as long as the stream class is; NULL
-/// for NULL or a wrong kind. Takes no reference.
+/// for an anonymous stream class, NULL or a wrong kind. Takes no reference.
 #[no_mangle]
 pub extern "C" fn bt_ctf_stream_class_get_name(
     stream_class: *mut bt_ctf_stream_class,
@@ -456,6 +503,211 @@ pub extern "C" fn bt_ctf_event_class_put(event_class: *mut bt_ctf_event_class) {
             event_class.cast(),
             Kind::CtfEventClass,
         )
+    })
+}
+
+/// A new integer field type of `size` bits, count 1 (the caller's
+/// reference; put it with bt_ctf_field_type_put() or bt_put()). A field type
+/// is a root: it has no parent and is destroyed when its count reaches 0.
+/// NULL, with a warning, unless 1 <= `size` <= 64; NULL also if memory runs
+/// out. Any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_integer_create(size: c_uint) -> *mut bt_ctf_field_type {
+    ffi_guard!("bt_ctf_field_type_integer_create", ptr::null_mut(), {
+        field_type::create_integer("bt_ctf_field_type_integer_create", size).cast()
+    })
+}
+
+/// The size in bits of the integer field type `integer`; negative, with a
+/// warning, for NULL or another kind. Takes no reference. The caller must
+/// hold a reference on `integer`; any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_integer_get_size(integer: *mut bt_ctf_field_type) -> c_int {
+    ffi_guard!("bt_ctf_field_type_integer_get_size", -1, {
+        const F: &str = "bt_ctf_field_type_integer_get_size";
+        let i = ft_arg!(F, integer, Want::Integer, -1);
+        field_type::integer_size(i)
+    })
+}
+
+/// A new structure field type with no field, count 1 (the caller's
+/// reference). A root, like every field type. NULL only if memory runs
+/// out. Any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_structure_create() -> *mut bt_ctf_field_type {
+    ffi_guard!("bt_ctf_field_type_structure_create", ptr::null_mut(), {
+        field_type::create_structure().cast()
+    })
+}
+
+/// Add a field named `field_name` (copied) of type `field_type` (an integer
+/// or a structure) at the end of `structure`, which takes a reference on
+/// `field_type`, dropped when `structure` is destroyed. The same type may
+/// be added several times (a reference each).
+///
+/// Returns 0, or -1 with a warning (nothing changed) when an argument is
+/// NULL or of the wrong kind, `structure` already has a field of that
+/// name, or `structure` would contain itself (`field_type` is `structure`
+/// or contains it, directly or through its fields). The caller must hold a
+/// reference on both; any thread: two threads adding A into B and B into A
+/// at the same time cannot both succeed.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_structure_add_field(
+    structure: *mut bt_ctf_field_type,
+    field_type: *mut bt_ctf_field_type,
+    field_name: *const c_char,
+) -> c_int {
+    ffi_guard!("bt_ctf_field_type_structure_add_field", -1, {
+        const F: &str = "bt_ctf_field_type_structure_add_field";
+        let s = ft_arg!(F, structure, Want::Structure, -1);
+        let t = ft_arg!(F, field_type, Want::Any, -1);
+        null_check!(F, field_name, -1);
+        // SAFETY: a non-null `field_name` is a NUL-terminated C string.
+        let n = unsafe { CStr::from_ptr(field_name) };
+        field_type::add_field(F, s, t, n)
+    })
+}
+
+/// Number of fields of `structure`; -1, with a warning, for NULL or another
+/// kind. The caller must hold a reference on `structure`; any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_structure_get_field_count(
+    structure: *mut bt_ctf_field_type,
+) -> c_int {
+    ffi_guard!("bt_ctf_field_type_structure_get_field_count", -1, {
+        const F: &str = "bt_ctf_field_type_structure_get_field_count";
+        let s = ft_arg!(F, structure, Want::Structure, -1);
+        field_type::field_count(s)
+    })
+}
+
+/// The field of `structure` at `index` (in the order they were added):
+/// its name in `*field_name` (valid as long as `structure` is; no
+/// reference) and a new reference on its type in `*field_type` (put it
+/// when done). Either out pointer may be NULL: that part is not returned
+/// (and no reference is taken for a NULL `field_type`).
+///
+/// Returns 0, or -1 with a warning (nothing written) when `structure` is
+/// NULL or not a structure, or `index` is out of range. The caller must
+/// hold a reference on `structure`; any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_structure_get_field(
+    structure: *mut bt_ctf_field_type,
+    field_name: *mut *const c_char,
+    field_type: *mut *mut bt_ctf_field_type,
+    index: c_int,
+) -> c_int {
+    ffi_guard!("bt_ctf_field_type_structure_get_field", -1, {
+        const F: &str = "bt_ctf_field_type_structure_get_field";
+        let s = ft_arg!(F, structure, Want::Structure, -1);
+        let Some((name, ty)) = field_type::field_at(F, s, index, !field_type.is_null()) else {
+            return -1;
+        };
+        if !field_name.is_null() {
+            // SAFETY: a non-null out pointer points to writable storage for
+            // a `const char *` (the caller's contract).
+            unsafe { *field_name = name };
+        }
+        if !field_type.is_null() {
+            // SAFETY: as above, for a `struct bt_ctf_field_type *`.
+            unsafe { *field_type = ty.cast() };
+        }
+        0
+    })
+}
+
+/// A new reference (put it when done) on the type of the field of
+/// `structure` named `field_name`; NULL, without a warning, when there is
+/// no such field, and NULL with a warning for a NULL argument or a
+/// `structure` that is not a structure. The caller must hold a reference on
+/// `structure`; any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_structure_get_field_type_by_name(
+    structure: *mut bt_ctf_field_type,
+    field_name: *const c_char,
+) -> *mut bt_ctf_field_type {
+    ffi_guard!(
+        "bt_ctf_field_type_structure_get_field_type_by_name",
+        ptr::null_mut(),
+        {
+            const F: &str = "bt_ctf_field_type_structure_get_field_type_by_name";
+            let s = ft_arg!(F, structure, Want::Structure, ptr::null_mut());
+            null_check!(F, field_name, ptr::null_mut());
+            // SAFETY: a non-null `field_name` is a NUL-terminated C string.
+            let n = unsafe { CStr::from_ptr(field_name) };
+            field_type::field_type_by_name(F, s, n).cast()
+        }
+    )
+}
+
+/// Make the structure field type `payload` the payload type of
+/// `event_class`, which takes a reference on it, dropped when the event
+/// class is destroyed (with its tree, or alone if it never joined one) or
+/// when another payload type replaces it: a previous payload type's
+/// reference is dropped here (setting the same one again changes nothing).
+///
+/// Returns 0, or -1 with a warning (nothing changed) when an argument is
+/// NULL or of the wrong kind, including a `payload` that is not a
+/// structure. The caller must hold a reference on both; any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_event_class_set_payload_type(
+    event_class: *mut bt_ctf_event_class,
+    payload: *mut bt_ctf_field_type,
+) -> c_int {
+    ffi_guard!("bt_ctf_event_class_set_payload_type", -1, {
+        const F: &str = "bt_ctf_event_class_set_payload_type";
+        let ec = bt_arg!(F, event_class, Kind::CtfEventClass, -1);
+        let p = ft_arg!(F, payload, Want::Structure, -1);
+        field_type::set_payload(F, ec, p)
+    })
+}
+
+/// A new reference (put it when done) on the payload type of
+/// `event_class`; NULL, without a warning, when none was set, and NULL with
+/// a warning for NULL or another kind. The caller must hold a reference on
+/// `event_class`; any thread (the type returned is counted even when
+/// another thread replaces the payload type at the same time).
+#[no_mangle]
+pub extern "C" fn bt_ctf_event_class_get_payload_type(
+    event_class: *mut bt_ctf_event_class,
+) -> *mut bt_ctf_field_type {
+    ffi_guard!("bt_ctf_event_class_get_payload_type", ptr::null_mut(), {
+        const F: &str = "bt_ctf_event_class_get_payload_type";
+        let ec = bt_arg!(F, event_class, Kind::CtfEventClass, ptr::null_mut());
+        field_type::payload(F, ec).cast()
+    })
+}
+
+/// Take a reference on the field type `field_type` (see bt_get()). NULL
+/// does nothing; a pointer of another kind is refused with a warning. The
+/// caller must hold a reference on it, or on a structure or event class
+/// that holds it; any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_get(field_type: *mut bt_ctf_field_type) {
+    ffi_guard!("bt_ctf_field_type_get", (), {
+        const F: &str = "bt_ctf_field_type_get";
+        if field_type.is_null() {
+            return;
+        }
+        let t = ft_arg!(F, field_type, Want::Any, ());
+        object::get(F, t);
+    })
+}
+
+/// Drop a reference on the field type `field_type` (see bt_put()): the last
+/// one destroys it, which drops the references it held on its fields'
+/// types. NULL does nothing; a pointer of another kind is refused with a
+/// warning. The caller gives up the reference it owned; any thread.
+#[no_mangle]
+pub extern "C" fn bt_ctf_field_type_put(field_type: *mut bt_ctf_field_type) {
+    ffi_guard!("bt_ctf_field_type_put", (), {
+        const F: &str = "bt_ctf_field_type_put";
+        if field_type.is_null() {
+            return;
+        }
+        let t = ft_arg!(F, field_type, Want::Any, ());
+        // SAFETY: the caller owns the reference being dropped.
+        unsafe { object::put(F, t) };
     })
 }
 
