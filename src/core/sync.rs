@@ -21,6 +21,12 @@ pub(crate) use const_fn;
 /// models explore the interleavings around it.
 pub struct GlobalRwLock(parking_lot::RwLock<()>);
 
+impl Default for GlobalRwLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl GlobalRwLock {
     pub const fn new() -> Self {
         GlobalRwLock(parking_lot::const_rwlock(()))
