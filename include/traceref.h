@@ -2,11 +2,52 @@
  * traceref: Babeltrace and LTTng relay daemon object-lifetime models,
  * thread-safe, for C.
  *
+ * Threads: every function may be called from any thread, at the same time
+ * as any function on the same or other objects, unless its comment states
+ * a rule (a call that must not overlap it, a lock to hold). Each comment
+ * also says what the calling thread must hold for the call: a reference on
+ * an argument, a lock, or nothing. The library runs one thread of its own,
+ * traceref-reclaim, which frees relay objects after their grace period.
+ *
  * Conventions: functions returning a pointer return NULL on error; functions
  * returning int return a negative value on error; every pointer argument may
  * be NULL and gets that defined answer. Misuse (a put on a count of zero, a
  * pointer of the wrong kind, a count overflow) prints one line on stderr
  * (TRACEREF_LOG=off|warn|debug) and never frees anything twice.
+ *
+ * Terms used by the comments:
+ *
+ * reference: one unit of an object's count. Constructors, gets, lookups and
+ *   the getters that return "a new reference" give one to the caller, who
+ *   drops it once, with a put. "The caller must hold a reference on x":
+ *   a reference on x that the caller (or another thread that keeps it until
+ *   the call returns) has not dropped yet.
+ * owner's reference: the count of 1 that the creation of a relay session,
+ *   stream, viewer stream or connection returns. Its owner drops it with
+ *   the object's close function, which refuses a second call; what owns the
+ *   object may drop it instead (a session's close or abort closes its
+ *   streams, a connection's final put closes its session). "The caller gives
+ *   up the owner's reference": the pointer may be used afterwards only
+ *   through another reference of the caller's own.
+ * borrowed pointer: one returned WITHOUT a new reference (the comment says
+ *   so, and for how long it stays valid: while an argument is held, or a
+ *   lock). Never put it.
+ * read-side section: the calls of one thread between traceref_read_lock()
+ *   and traceref_read_unlock(). A relay object, viewer session or
+ *   connection table found inside it stays allocated until the section
+ *   ends, even when its count reaches 0 meanwhile (a get then refuses it).
+ *   Each lookup makes a section of its own; one made by the caller batches
+ *   several.
+ * grace period: from the moment a relay object's count reaches 0 (or a
+ *   viewer session or connection table is destroyed) until every read-side
+ *   section open at that moment has ended. Then the object is freed and its
+ *   payload destructor runs, on the traceref-reclaim thread or inside
+ *   traceref_reclaim_barrier(); until then traceref_live_objects() counts it.
+ * count 0: a Babeltrace object at count 0 that has a parent is alive (its
+ *   parent owns it) and may be got again, directly or through its parent; a
+ *   root at count 0 has been destroyed with its tree. A relay object at
+ *   count 0 is on its way out: lookups return NULL, gets refuse it, and it is
+ *   freed after a grace period.
  */
 
 #ifndef TRACEREF_H
@@ -136,23 +177,50 @@ struct bt_object {
  * Release function of an embedded object: called once, when the object is
  * destroyed (after all of its children). It must free the object's own
  * memory and nothing else: the library releases the children itself.
+ *
+ * It runs on the thread whose call destroyed the tree, before that call
+ * returns: the put (bt_put() or a typed put) that dropped the last
+ * reference on the tree's root, directly or through a child whose count
+ * went to 0, or the bt_object_set_parent() whose move dropped the last
+ * reference on the old parent's tree. So it runs wherever that call was
+ * made, under the locks its caller held then: it must not take a lock that
+ * a thread may hold while it puts. No library lock is held while it runs.
+ *
+ * It may call any function on objects of other trees, put the references
+ * its object held on them for instance (such a put may destroy that other
+ * tree in turn, on the same thread). On objects of its own tree gets and
+ * puts do nothing (every count of the tree stays parked as dead while it is
+ * destroyed) and nothing else may be done: its object's ancestors are still
+ * allocated, but every other object of its own tree may already be freed.
  */
 typedef void (*bt_object_release_func)(struct bt_object *obj);
 
 /**
- * Destructor of a payload attached with traceref_payload_set().
+ * Destructor of a payload attached with traceref_payload_set(): called
+ * once, after the object's grace period, on the traceref-reclaim thread or
+ * inside a traceref_reclaim_barrier() on its caller's thread (and, under
+ * TRACEREF_LEAK_CHECK=1, in the exit handler that reclaims before its
+ * report), never inside another call of this library. It must not call into this library; it may
+ * take the application's own locks (except one held around
+ * traceref_reclaim_barrier()).
  */
 typedef void (*traceref_payload_destroy_func)(void *data);
 
 /**
  * Visitor of relay_sessions_for_each(): return 0 to go on, non-zero to stop.
- * `session` carries a reference valid during the call only.
+ * `session` carries a reference valid during the call only (take one of
+ * your own with relay_session_get() to keep it). Called on the thread that
+ * called relay_sessions_for_each(), with no library lock held: it may call
+ * any function of this library.
  */
 typedef int (*relay_session_visit_func)(struct relay_session *session, void *data);
 
 /**
  * Visitor of relay_session_for_each_stream(): return 0 to go on, non-zero
- * to stop. `stream` carries a reference valid during the call only.
+ * to stop. `stream` carries a reference valid during the call only (take
+ * one of your own with relay_stream_get() to keep it). Called on the thread
+ * that called relay_session_for_each_stream(), with no library lock held:
+ * it may call any function of this library.
  */
 typedef int (*relay_stream_visit_func)(struct relay_stream *stream, void *data);
 
@@ -169,8 +237,8 @@ extern "C" {
  * overflow saturates: the object leaks and one warning is printed.
  *
  * Returns `obj`; NULL gives NULL, and so does a pointer that is not an
- * object of this model (with a warning). The caller must already hold a
- * reference on `obj` or on an object from which `obj` is reachable.
+ * object of this model (with a warning). The caller must hold a reference
+ * on `obj` or on an object from which `obj` is reachable; any thread.
  */
 void *bt_get(void *obj);
 
@@ -188,7 +256,8 @@ void bt_put(void *obj);
 /**
  * The current reference count of `obj`, for tests and diagnostics; -1 for
  * NULL or a pointer that is not an object of this model. A saturated count
- * reads as a large positive value. Takes no reference.
+ * reads as a large positive value. Takes no reference. The caller must hold
+ * a reference on `obj` or on an object from which `obj` is reachable.
  */
 long bt_object_get_ref_count(const void *obj);
 
@@ -201,7 +270,8 @@ long bt_object_get_ref_count(const void *obj);
  * nothing. Initialising an object that is already initialised and alive is
  * misuse: one warning line, nothing changed (a counted object is live from
  * this call until its destruction; memory of a destroyed object, or of a
- * static one, may be initialised again).
+ * static one, may be initialised again). Needs nothing but the memory at
+ * `obj`, which no other thread may use during the call; any thread.
  */
 void bt_object_init(void *obj, bt_object_release_func release);
 
@@ -238,12 +308,20 @@ void bt_object_set_parent(void *child, void *parent);
  * hold a reference on `obj`; any thread. The parent returned is alive and
  * counted even when another thread moves `obj` to another parent at the
  * same time (it is then the old or the new parent).
+ *
+ * The pointer is the parent object itself (every object of this model
+ * starts with its `struct bt_object`), so it may be cast to the parent's
+ * own type when the caller knows it: `struct bt_ctf_trace *` for the parent
+ * of a stream class, `struct bt_ctf_stream_class *` for that of an event
+ * class, the caller's structure for an embedded parent. The library does
+ * not tell the kind: a typed function given a parent of another kind
+ * refuses it with a warning. Put it with bt_put() or the typed put.
  */
 struct bt_object *bt_object_get_parent(void *obj);
 
 /**
  * A new trace, count 1 (the caller's reference), with no stream class.
- * NULL only if memory runs out.
+ * NULL only if memory runs out. Needs nothing; any thread.
  */
 struct bt_ctf_trace *bt_ctf_trace_create(void);
 
@@ -251,13 +329,14 @@ struct bt_ctf_trace *bt_ctf_trace_create(void);
  * A new stream class named `name` (copied), count 1 (the caller's
  * reference), with no parent. A NULL `name` makes an anonymous stream
  * class (its name is NULL), as upstream allows. NULL only if memory runs
- * out.
+ * out. Needs nothing; any thread.
  */
 struct bt_ctf_stream_class *bt_ctf_stream_class_create(const char *name);
 
 /**
  * A new event class named `name` (copied), count 1 (the caller's
- * reference), with no parent. NULL when `name` is NULL.
+ * reference), with no parent. NULL when `name` is NULL. Needs nothing; any
+ * thread.
  */
 struct bt_ctf_event_class *bt_ctf_event_class_create(const char *name);
 
@@ -324,48 +403,60 @@ struct bt_ctf_stream_class *bt_ctf_event_class_get_stream_class(struct bt_ctf_ev
 /**
  * The name of `stream_class`, valid as long as the stream class is; NULL
  * for an anonymous stream class, NULL or a wrong kind. Takes no reference.
+ * The caller must hold a reference on `stream_class` or on an object from
+ * which it is reachable.
  */
 const char *bt_ctf_stream_class_get_name(struct bt_ctf_stream_class *stream_class);
 
 /**
  * The name of `event_class`, valid as long as the event class is; NULL for
- * NULL or a wrong kind. Takes no reference.
+ * NULL or a wrong kind. Takes no reference. The caller must hold a
+ * reference on `event_class` or on an object from which it is reachable.
  */
 const char *bt_ctf_event_class_get_name(struct bt_ctf_event_class *event_class);
 
 /**
  * Take a reference on `trace` (see bt_get()). NULL does nothing; a pointer
  * of another kind is refused with a warning.
+ * The caller must hold a reference on `trace` or on an object from which
+ * it is reachable; any thread.
  */
 void bt_ctf_trace_get(struct bt_ctf_trace *trace);
 
 /**
  * Drop a reference on `trace` (see bt_put()). NULL does nothing; a pointer
  * of another kind is refused with a warning.
+ * The caller gives up the reference it drops; any thread.
  */
 void bt_ctf_trace_put(struct bt_ctf_trace *trace);
 
 /**
  * Take a reference on `stream_class` (see bt_get()). NULL does nothing; a
  * pointer of another kind is refused with a warning.
+ * The caller must hold a reference on `stream_class` or on an object from which
+ * it is reachable; any thread.
  */
 void bt_ctf_stream_class_get(struct bt_ctf_stream_class *stream_class);
 
 /**
  * Drop a reference on `stream_class` (see bt_put()). NULL does nothing; a
  * pointer of another kind is refused with a warning.
+ * The caller gives up the reference it drops; any thread.
  */
 void bt_ctf_stream_class_put(struct bt_ctf_stream_class *stream_class);
 
 /**
  * Take a reference on `event_class` (see bt_get()). NULL does nothing; a
  * pointer of another kind is refused with a warning.
+ * The caller must hold a reference on `event_class` or on an object from which
+ * it is reachable; any thread.
  */
 void bt_ctf_event_class_get(struct bt_ctf_event_class *event_class);
 
 /**
  * Drop a reference on `event_class` (see bt_put()). NULL does nothing; a
  * pointer of another kind is refused with a warning.
+ * The caller gives up the reference it drops; any thread.
  */
 void bt_ctf_event_class_put(struct bt_ctf_event_class *event_class);
 
@@ -476,26 +567,48 @@ void bt_ctf_field_type_put(struct bt_ctf_field_type *field_type);
 /**
  * Number of objects made by this library (or initialised through it) and
  * not yet reclaimed, over both models. Static objects are not counted. A
- * leak check compares it before and after a piece of work.
+ * Babeltrace object stops being counted when its tree is destroyed, inside
+ * the put that destroys it; a relay object, viewer session or connection
+ * table only when it is freed, after its grace period, so the number may
+ * still include objects whose last reference is gone: call
+ * traceref_reclaim_barrier() first. A leak check compares the number
+ * before and after a piece of work, each taken after a barrier. The number
+ * is a sum of per-thread tallies, exact when no other thread creates or
+ * reclaims objects meanwhile. Needs nothing; any thread.
  */
 size_t traceref_live_objects(void);
 
 /**
  * Write a Graphviz (DOT) picture to file descriptor `fd`.
  *
- * With a Babeltrace object (any node of a tree; the caller holds a
- * reference on it): the whole tree from its root, each node with its count,
- * "claims" edges from parent to child, and dashed "ref" edges from child to
- * parent while the child's count is above 0. Links made by other threads
- * wait until the picture is taken; counts may move meanwhile.
+ * With a Babeltrace object (any node of a tree; the caller must hold a
+ * reference on it, or on an object from which it is reachable): the whole
+ * tree from its root, each node with its count, "claims" edges from parent
+ * to child, and dashed "ref" edges from child to parent while the child's
+ * count is above 0. The tree's shape is frozen while it draws: links made
+ * by other threads wait until the picture is taken. Its counts are read one
+ * by one while other threads may get and put: each was true at some moment
+ * of the drawing, not all at the same one.
  *
  * With NULL or a relay connection table: the relay registry (sessions,
  * ctf-traces, streams with their published and closed state, indexes,
  * viewer streams, and the table's connections if given), each with its id
  * and count, and an edge from each object to what it holds a reference on.
- * Objects whose count is 0 are left out.
+ * Objects whose count is 0 are left out. This is not a snapshot: the
+ * registry is walked while other threads go on creating, closing and
+ * putting, so an object created or released meanwhile may be drawn or
+ * not, and counts may move. Each object drawn is held by a reference of
+ * the dump while it draws (left out of the count shown); when the dump's
+ * put of it is the last one, the object is released there. A connection
+ * table that another thread may be destroying follows the rule of
+ * relay_connection_table_destroy().
  *
- * Returns 0, or -1 when `obj` is of another kind or writing fails.
+ * Any thread; it takes no relay lock, so it may be called holding any, and
+ * inside a read-side section; not from a release function of the tree it
+ * would draw, nor from a payload destructor. The picture is built in
+ * memory, then written with no library lock held (a write may block on
+ * `fd`). Returns 0, or -1 when `obj` is of another kind or writing fails
+ * (part of the picture may have been written).
  */
 int traceref_dump_dot(const void *obj, int fd);
 
@@ -505,13 +618,14 @@ int traceref_dump_dot(const void *obj, int fd);
  * reference is dropped meanwhile. Nestable. Lookups do not need it (each
  * enters its own); it lets a caller batch several lookups cheaply. Must not
  * be held across traceref_reclaim_barrier() or
- * relay_connection_table_destroy().
+ * relay_connection_table_destroy(). Needs nothing; any thread (the section
+ * is the calling thread's).
  */
 void traceref_read_lock(void);
 
 /**
  * Leave the innermost read-side section entered by this thread. Reported
- * and ignored when none is open.
+ * and ignored when none is open. Any thread: each leaves its own sections.
  */
 void traceref_read_unlock(void);
 
@@ -547,22 +661,32 @@ void *traceref_payload_get(void *obj);
 
 /**
  * Create a session with a new id (from a global counter) and count 1: the
- * owner's reference, dropped by relay_session_close(). It is in the session
- * table at once. NULL when `name` or `hostname` is NULL.
+ * owner's reference, dropped by relay_session_close(), or by the final put
+ * of the connection it is given to (see relay_connection_set_session()).
+ * It is in the session table at once. `name` and `hostname` are copied.
+ * `live_timer` is the session's live timer period in microseconds, as the
+ * session daemon sends it (0 for a session that is not live); `snapshot`
+ * tells a snapshot session; `major` and `minor` are the relay protocol
+ * version of the connection that creates the session (the one the session
+ * daemon announced, e.g. 2 and 11 for 2.11). The library stores these four
+ * for the getters and interprets none of them. NULL when `name` or
+ * `hostname` is NULL. Needs nothing; any thread.
  */
 struct relay_session *relay_session_create(const char *name, const char *hostname, uint32_t live_timer, bool snapshot, uint32_t major, uint32_t minor);
 
 /**
  * Look a session up by id and take a reference (put it when done). NULL
  * when no such session exists or its count already reached 0. Takes no
- * lock; any calling context.
+ * lock and needs no reference: any thread, holding any lock, inside a
+ * read-side section or not.
  */
 struct relay_session *relay_session_get_by_id(uint64_t id);
 
 /**
  * Take a reference on `session` unless its count is 0. Returns true when
- * taken. The caller must keep `session` allocated (hold a reference, or be
- * inside a read-side section in which it was found). A count of 0 here
+ * taken. The caller must hold a reference on `session`, or be inside a
+ * read-side section in which it found it (that keeps it allocated); any
+ * thread. A count of 0 here
  * means the caller kept a pointer past its last reference: the get is
  * refused (false) and one warning line is printed. To race the last put on
  * purpose, look the object up by id instead: those lookups refuse silently.
@@ -575,7 +699,9 @@ bool relay_session_get(struct relay_session *session);
  * reference left to drop (a double put) releases nothing and prints one
  * warning; one that races the last legitimate put may leave the object
  * never released (leaked, never freed twice or under a reference). The
- * same holds for every relay_*_put().
+ * same holds for every relay_*_put(). The caller gives up the reference it
+ * drops: without another one of its own it must not use `session`
+ * afterwards. Any thread.
  */
 void relay_session_put(struct relay_session *session);
 
@@ -600,52 +726,66 @@ int relay_session_close(struct relay_session *session);
 int relay_session_abort(struct relay_session *session);
 
 /**
- * The id of `session`, or `UINT64_MAX` for NULL. Caller holds a reference.
+ * The id of `session`, or `UINT64_MAX` for NULL. The caller must hold a
+ * reference on `session`.
  */
 uint64_t relay_session_get_id(struct relay_session *session);
 
 /**
- * The name of `session` (valid while it is held), or NULL for NULL.
+ * The name of `session` (valid while it is held), or NULL for NULL. The
+ * caller must hold a reference on `session`.
  */
 const char *relay_session_get_name(struct relay_session *session);
 
 /**
  * The hostname of `session` (valid while it is held), or NULL for NULL.
+ * The caller must hold a reference on `session`.
  */
 const char *relay_session_get_hostname(struct relay_session *session);
 
 /**
- * The live timer of `session` (0 for NULL).
+ * The live timer period of `session` in microseconds, as given to
+ * relay_session_create() (0 for NULL). The caller must hold a reference on
+ * `session`.
  */
 uint32_t relay_session_get_live_timer(struct relay_session *session);
 
 /**
- * Whether `session` is a snapshot session (false for NULL).
+ * Whether `session` is a snapshot session (false for NULL). The caller
+ * must hold a reference on `session`.
  */
 bool relay_session_is_snapshot(struct relay_session *session);
 
 /**
- * The protocol major version of `session` (0 for NULL).
+ * The relay protocol major version of `session`, as given to
+ * relay_session_create() (0 for NULL). The caller must hold a reference on
+ * `session`.
  */
 uint32_t relay_session_get_major(struct relay_session *session);
 
 /**
- * The protocol minor version of `session` (0 for NULL).
+ * The relay protocol minor version of `session`, as given to
+ * relay_session_create() (0 for NULL). The caller must hold a reference on
+ * `session`.
  */
 uint32_t relay_session_get_minor(struct relay_session *session);
 
 /**
- * Whether `session` was closed (false for NULL).
+ * Whether `session` was closed (false for NULL). The caller must hold a
+ * reference on `session`.
  */
 bool relay_session_is_closed(struct relay_session *session);
 
 /**
- * Whether `session` was aborted (false for NULL).
+ * Whether `session` was aborted (false for NULL). The caller must hold a
+ * reference on `session`.
  */
 bool relay_session_is_aborted(struct relay_session *session);
 
 /**
  * The reference count of `session`, for tests and diagnostics; -1 for NULL.
+ * The caller must hold a reference on `session` (counted in the result), or
+ * be inside a read-side section in which it found it (it may read 0).
  */
 long relay_session_get_ref_count(struct relay_session *session);
 
@@ -660,7 +800,8 @@ int relay_session_lock(struct relay_session *session);
 
 /**
  * Release the lock of `session`. Returns 0, or -1 when NULL or not held by
- * this thread (reported, nothing released).
+ * this thread (reported, nothing released). The caller must hold the lock
+ * (taken by this thread) and a reference on `session`.
  */
 int relay_session_unlock(struct relay_session *session);
 
@@ -669,7 +810,8 @@ int relay_session_unlock(struct relay_session *session);
  * with a reference valid during the call (put by the library afterwards).
  * Stops when `visit` returns non-zero. Returns the number of sessions
  * visited, or -1 when `visit` is NULL. No library lock is held during the
- * calls, so `visit` may call any function of this library.
+ * calls, so `visit` may call any function of this library. Needs nothing;
+ * any thread.
  */
 int relay_sessions_for_each(relay_session_visit_func visit, void *data);
 
@@ -699,48 +841,60 @@ struct ctf_trace *relay_ctf_trace_get_by_path_or_create(struct relay_session *se
 
 /**
  * Take a reference on `trace` unless its count is 0; true when taken. At
- * count 0: false and one warning line, as for relay_session_get().
+ * count 0: false and one warning line, as for relay_session_get(). The
+ * caller must hold a reference on `trace` (or keep it allocated, as for
+ * relay_session_get()).
  */
 bool relay_ctf_trace_get(struct ctf_trace *trace);
 
 /**
  * Drop a reference on `trace`; at 0 it leaves its session and puts its
- * session reference. NULL does nothing.
+ * session reference. NULL does nothing. The caller gives up the reference
+ * it drops.
  */
 void relay_ctf_trace_put(struct ctf_trace *trace);
 
 /**
- * The reference count of `trace`; -1 for NULL.
+ * The reference count of `trace`; -1 for NULL. The caller must hold a
+ * reference on `trace` (or keep it allocated, as for relay_session_get()).
  */
 long relay_ctf_trace_get_ref_count(struct ctf_trace *trace);
 
 /**
- * The path of `trace` (valid while it is held), or NULL for NULL.
+ * The path of `trace` (valid while it is held), or NULL for NULL. The
+ * caller must hold a reference on `trace`.
  */
 const char *relay_ctf_trace_get_path(struct ctf_trace *trace);
 
 /**
- * The session of `trace`, WITHOUT a new reference: valid while `trace` is
- * held (the trace holds its session). NULL for NULL.
+ * The session of `trace`, WITHOUT a new reference (a borrowed pointer):
+ * valid while `trace` is held (the trace holds its session). NULL for
+ * NULL. The caller must hold a reference on `trace`.
  */
 struct relay_session *relay_ctf_trace_get_session(struct ctf_trace *trace);
 
 /**
- * A new reference on the metadata viewer stream of `trace`, or NULL when
- * there is none (the trace points at it without holding a reference).
+ * A new reference (put it with relay_viewer_stream_put()) on the viewer
+ * stream of the metadata stream of `trace`. NULL when `trace` is NULL or
+ * not a ctf-trace, when no viewer stream of its metadata stream was
+ * created, or when that viewer stream's count reached 0 (the trace points
+ * at it without holding a reference, so a released one is not returned;
+ * a closed one that someone still holds is). The caller must hold a
+ * reference on `trace`; any thread.
  */
 struct relay_viewer_stream *relay_ctf_trace_get_viewer_metadata_stream(struct ctf_trace *trace);
 
 /**
  * Take the lock of `trace` (nests inside its session's lock). Returns 0; 1
  * when taken out of order (reported); -1, not taken, for NULL or when this
- * thread already holds it.
+ * thread already holds it. The caller must hold a reference on `trace`.
  */
 int relay_ctf_trace_lock(struct ctf_trace *trace);
 
 /**
  * Release the lock of `trace`. Returns 0, or -1 when NULL or not held by
- * this thread.
+ * this thread. The caller must hold the lock (taken by this thread) and a
+ * reference on `trace`.
  */
 int relay_ctf_trace_unlock(struct ctf_trace *trace);
 
@@ -766,18 +920,23 @@ struct relay_stream *relay_stream_create(struct ctf_trace *trace, uint64_t handl
 /**
  * Look a stream up by handle and take a reference (put it when done). NULL
  * when absent (never created, or closed) or when its count reached 0.
+ * Takes no lock and needs no reference: any thread, holding any lock,
+ * inside a read-side section or not.
  */
 struct relay_stream *relay_stream_get_by_id(uint64_t handle);
 
 /**
  * Take a reference on `stream` unless its count is 0; true when taken. At
- * count 0: false and one warning line, as for relay_session_get().
+ * count 0: false and one warning line, as for relay_session_get(). The
+ * caller must hold a reference on `stream` (or keep it allocated, as for
+ * relay_session_get()).
  */
 bool relay_stream_get(struct relay_stream *stream);
 
 /**
  * Drop a reference on `stream`; at 0 it leaves every table and list and
- * puts its trace reference. NULL does nothing.
+ * puts its trace reference. NULL does nothing. The caller gives up the
+ * reference it drops.
  */
 void relay_stream_put(struct relay_stream *stream);
 
@@ -817,57 +976,78 @@ int relay_stream_close(struct relay_stream *stream);
  * Close `stream` once the data up to its `last_net_seq_num` has arrived
  * (see relay_stream_set_received_seq_num()), or at once when no
  * `last_net_seq_num` was announced or the session was aborted. Returns 0
- * when closed now (the owner's reference is put), 1 when the close is
- * pending (it completes, putting the owner's reference, when the data
- * arrives), -1 for NULL or an already closed stream. A close made while
- * this thread holds the stream's lock completes at its
- * relay_stream_unlock() (see relay_stream_close()).
+ * when closed now, as by relay_stream_close(); 1 when the close is
+ * pending; -1 for NULL or an already closed stream, as
+ * relay_stream_close(). A close made while this thread holds the stream's
+ * lock completes at its relay_stream_unlock() (see relay_stream_close()).
+ *
+ * On 0 or 1 the caller gives up the owner's reference. After 1, the stream
+ * keeps it until the close completes: the stream stays open (in the stream
+ * table, publishable, not relay_stream_is_closed()) until the call that
+ * brings the data (relay_stream_set_received_seq_num() or
+ * relay_stream_set_last_net_seq_num()) or aborts its session
+ * (relay_session_abort()), made by any thread, completes the close and
+ * puts the owner's reference; a relay_stream_close() of `stream` meanwhile
+ * completes it at once. So the stream may be released at any moment after
+ * this call returns: the caller may keep using `stream` only if it holds a
+ * reference of its own (taken before, or with relay_stream_get_by_id()).
+ * Any thread; may be called holding any relay lock, as relay_stream_close().
  */
 int relay_stream_try_close(struct relay_stream *stream);
 
 /**
- * The handle of `stream`, or `UINT64_MAX` for NULL.
+ * The handle of `stream`, or `UINT64_MAX` for NULL. The caller must hold a
+ * reference on `stream`.
  */
 uint64_t relay_stream_get_handle(struct relay_stream *stream);
 
 /**
  * The path name of `stream` (valid while it is held), or NULL for NULL.
+ * The caller must hold a reference on `stream`.
  */
 const char *relay_stream_get_path_name(struct relay_stream *stream);
 
 /**
  * The channel name of `stream` (valid while it is held), or NULL for NULL.
+ * The caller must hold a reference on `stream`.
  */
 const char *relay_stream_get_channel_name(struct relay_stream *stream);
 
 /**
- * The trace file size of `stream` (0 for NULL).
+ * The trace file size of `stream` (0 for NULL). The caller must hold a
+ * reference on `stream`.
  */
 uint64_t relay_stream_get_tracefile_size(struct relay_stream *stream);
 
 /**
- * The trace file count of `stream` (0 for NULL).
+ * The trace file count of `stream` (0 for NULL). The caller must hold a
+ * reference on `stream`.
  */
 uint64_t relay_stream_get_tracefile_count(struct relay_stream *stream);
 
 /**
- * Whether `stream` was published (false for NULL).
+ * Whether `stream` was published (false for NULL). The caller must hold a
+ * reference on `stream`.
  */
 bool relay_stream_is_published(struct relay_stream *stream);
 
 /**
- * Whether `stream` was closed (false for NULL).
+ * Whether `stream` was closed (false for NULL; false too while a close is
+ * pending, see relay_stream_try_close()). The caller must hold a reference
+ * on `stream`.
  */
 bool relay_stream_is_closed(struct relay_stream *stream);
 
 /**
- * Whether `stream` is a metadata stream (false for NULL).
+ * Whether `stream` is a metadata stream (false for NULL). The caller must
+ * hold a reference on `stream`.
  */
 bool relay_stream_is_metadata(struct relay_stream *stream);
 
 /**
  * The announced last sequence number of `stream`, `RELAY_SEQ_UNSET` when
- * none was announced or for NULL.
+ * none was announced or for NULL. The caller must hold a reference on
+ * `stream`.
  */
 uint64_t relay_stream_get_last_net_seq_num(struct relay_stream *stream);
 
@@ -882,7 +1062,7 @@ int relay_stream_set_last_net_seq_num(struct relay_stream *stream, uint64_t seq)
 
 /**
  * The highest sequence number whose data arrived, `RELAY_SEQ_UNSET` when
- * none or for NULL.
+ * none or for NULL. The caller must hold a reference on `stream`.
  */
 uint64_t relay_stream_get_received_seq_num(struct relay_stream *stream);
 
@@ -897,13 +1077,15 @@ uint64_t relay_stream_get_received_seq_num(struct relay_stream *stream);
 int relay_stream_set_received_seq_num(struct relay_stream *stream, uint64_t seq);
 
 /**
- * The trace of `stream`, WITHOUT a new reference: valid while `stream` is
- * held. NULL for NULL.
+ * The trace of `stream`, WITHOUT a new reference (a borrowed pointer):
+ * valid while `stream` is held. NULL for NULL. The caller must hold a
+ * reference on `stream`.
  */
 struct ctf_trace *relay_stream_get_trace(struct relay_stream *stream);
 
 /**
- * The reference count of `stream`; -1 for NULL.
+ * The reference count of `stream`; -1 for NULL. The caller must hold a
+ * reference on `stream` (or keep it allocated, as for relay_session_get()).
  */
 long relay_stream_get_ref_count(struct relay_stream *stream);
 
@@ -911,7 +1093,8 @@ long relay_stream_get_ref_count(struct relay_stream *stream);
  * Take the lock of `stream` (innermost: nests inside its trace's and its
  * session's locks; also guards its indexes and viewer streams). Returns 0;
  * 1 when taken out of order (reported); -1, not taken, for NULL or when
- * this thread already holds it.
+ * this thread already holds it. The caller must hold a reference on
+ * `stream`.
  */
 int relay_stream_lock(struct relay_stream *stream);
 
@@ -921,7 +1104,10 @@ int relay_stream_lock(struct relay_stream *stream);
  * drop their self references, then its owner's reference is put, so the
  * caller must not use `stream` afterwards unless it holds a reference of
  * its own. Returns 0, or -1 when NULL or not held by this thread (nothing
- * released).
+ * released). The caller must hold the lock (taken by this thread) and a
+ * reference on `stream`, or have given up the owner's reference by a close
+ * made under the lock (the stream then stays allocated until this call
+ * returns).
  */
 int relay_stream_unlock(struct relay_stream *stream);
 
@@ -945,13 +1131,16 @@ struct relay_index *relay_index_get_by_id_or_create(struct relay_stream *stream,
 
 /**
  * Take a reference on `index` unless its count is 0; true when taken. At
- * count 0: false and one warning line, as for relay_session_get().
+ * count 0: false and one warning line, as for relay_session_get(). The
+ * caller must hold a reference on `index`, or the lock of its stream with
+ * `index` borrowed under it (see relay_index_get_by_id_or_create()).
  */
 bool relay_index_get(struct relay_index *index);
 
 /**
  * Drop a reference on `index`; at 0 it leaves its stream and puts its
- * stream reference. NULL does nothing.
+ * stream reference. NULL does nothing. The caller gives up the reference
+ * it drops (never put a borrowed index).
  */
 void relay_index_put(struct relay_index *index);
 
@@ -961,8 +1150,16 @@ void relay_index_put(struct relay_index *index);
  * reclaimed then unless someone holds a reference from relay_index_get()).
  * Returns 0 when flushed now, 1 when no flush was done (data not there yet,
  * or already flushed), -1 for NULL, as the original. The caller must hold
- * the stream's lock (or a reference on `index`). The flush is done at once,
- * also under the lock: a borrowed `index` is not to be used after a flush.
+ * the stream's lock (with `index` borrowed under it) or a reference on
+ * `index`; any thread. When the data has arrived, the flush is done under
+ * the stream's lock: if this thread does not hold it, the call takes the
+ * stream's lock, and waits for it while another thread holds it (checked
+ * against the locks this thread holds, as relay_stream_lock() is), then
+ * releases it, which completes a close of the stream made meanwhile (see
+ * relay_stream_close()); when no flush is due it takes no lock. The flush
+ * is done at once, also under the caller's lock: a borrowed `index` is not
+ * to be used after a flush; one the caller holds a reference on stays valid
+ * until it puts it.
  */
 int relay_index_try_flush(struct relay_index *index);
 
@@ -976,12 +1173,16 @@ int relay_index_try_flush(struct relay_index *index);
 int relay_index_close_all(struct relay_stream *stream);
 
 /**
- * The sequence number of `index`, or `RELAY_SEQ_UNSET` for NULL.
+ * The sequence number of `index`, or `RELAY_SEQ_UNSET` for NULL. The
+ * caller must hold a reference on `index`, or its stream's lock with
+ * `index` borrowed under it.
  */
 uint64_t relay_index_get_net_seq_num(struct relay_index *index);
 
 /**
- * The reference count of `index`; -1 for NULL.
+ * The reference count of `index`; -1 for NULL. The caller must hold a
+ * reference on `index`, or its stream's lock with `index` borrowed under
+ * it.
  */
 long relay_index_get_ref_count(struct relay_index *index);
 
@@ -999,48 +1200,65 @@ struct relay_viewer_stream *relay_viewer_stream_create(struct relay_stream *stre
 
 /**
  * Look a viewer stream up by handle and take a reference (put it when
- * done). NULL when absent or when its count reached 0.
+ * done). NULL when absent (never created, or closed) or when its count
+ * reached 0. Takes no lock and needs no reference: any thread, holding any
+ * lock, inside a read-side section or not.
  */
 struct relay_viewer_stream *relay_viewer_stream_get_by_id(uint64_t handle);
 
 /**
  * Take a reference on `vstream` unless its count is 0; true when taken. At
- * count 0: false and one warning line, as for relay_session_get().
+ * count 0: false and one warning line, as for relay_session_get(). The
+ * caller must hold a reference on `vstream` (or keep it allocated, as for
+ * relay_session_get()).
  */
 bool relay_viewer_stream_get(struct relay_viewer_stream *vstream);
 
 /**
  * Drop a reference on `vstream`; at 0 it leaves the viewer stream table and
- * puts its stream reference. NULL does nothing.
+ * puts its stream reference. NULL does nothing. The caller gives up the
+ * reference it drops.
  */
 void relay_viewer_stream_put(struct relay_viewer_stream *vstream);
 
 /**
  * Close `vstream`: it leaves the viewer stream table and its ownership
- * reference is put. Returns 0, or -1 for NULL or when already closed.
+ * reference (the owner's reference, from relay_viewer_stream_create()) is
+ * put. Returns 0, or -1 (one warning line) for NULL or when already closed,
+ * by this function or by relay_viewer_session_close() of a viewer session
+ * attached to its stream's session. The caller gives up the owner's
+ * reference: it must not use `vstream` afterwards unless it holds a
+ * reference of its own. Any thread.
  */
 int relay_viewer_stream_close(struct relay_viewer_stream *vstream);
 
 /**
- * The stream of `vstream`, WITHOUT a new reference: valid while `vstream`
- * is held. NULL for NULL.
+ * The stream of `vstream`, WITHOUT a new reference (a borrowed pointer):
+ * valid while `vstream` is held. NULL for NULL. The caller must hold a
+ * reference on `vstream`.
  */
 struct relay_stream *relay_viewer_stream_get_stream(struct relay_viewer_stream *vstream);
 
 /**
- * The seek position `vstream` was created with (0 for NULL).
+ * The seek position `vstream` was created with (0 for NULL). The caller
+ * must hold a reference on `vstream`.
  */
 uint32_t relay_viewer_stream_get_seek(struct relay_viewer_stream *vstream);
 
 /**
- * The reference count of `vstream`; -1 for NULL.
+ * The reference count of `vstream`; -1 for NULL. The caller must hold a
+ * reference on `vstream` (or keep it allocated, as for relay_session_get()).
  */
 long relay_viewer_stream_get_ref_count(struct relay_viewer_stream *vstream);
 
 /**
  * Create a viewer session (not refcounted) with no session attached.
  * Destroy it with relay_viewer_session_destroy(), or hand it to a live
- * connection with relay_connection_set_viewer_session().
+ * connection with relay_connection_set_viewer_session(), which then owns it
+ * and destroys it at its final put. The functions taking `vs` need it not
+ * destroyed: "the caller must hold `vs`" means that it owns it (created and
+ * neither destroyed nor handed over), or holds a reference on the
+ * connection that owns it. Needs nothing; any thread.
  */
 struct relay_viewer_session *relay_viewer_session_create(void);
 
@@ -1048,38 +1266,57 @@ struct relay_viewer_session *relay_viewer_session_create(void);
  * Attach `session` to `vs`, taking a reference on the session. A session is
  * attached to one viewer session at a time. Returns 0, or -1 (nothing
  * changes) for NULL, a closed `vs`, a session already attached, or a
- * session whose count is 0. The caller must hold a reference on `session`.
+ * session whose count is 0. The caller must hold `vs` (see
+ * relay_viewer_session_create()) and a reference on `session`.
  */
 int relay_viewer_session_attach(struct relay_viewer_session *vs, struct relay_session *session);
 
 /**
  * Detach `session` from `vs`, putting the reference taken by the attach.
- * Returns 0, or -1 for NULL or a session not attached to `vs`.
+ * Returns 0, or -1 for NULL or a session not attached to `vs`. The caller
+ * must hold `vs` (see relay_viewer_session_create()) and a reference on
+ * `session` (or know it attached to `vs`, whose reference keeps it).
  */
 int relay_viewer_session_detach(struct relay_viewer_session *vs, struct relay_session *session);
 
 /**
- * Whether `session` is attached to `vs` (false for NULL).
+ * Whether `session` is attached to `vs` (false for NULL). The caller must
+ * hold `vs` (see relay_viewer_session_create()) and a reference on
+ * `session`.
  */
 bool relay_viewer_session_is_attached(struct relay_viewer_session *vs, struct relay_session *session);
 
 /**
  * Close `vs`: close the viewer streams of every attached session (putting
  * their ownership references), then detach every session. Returns 0, or -1
- * for NULL or when already closed.
+ * for NULL or when already closed. The caller must hold `vs` (see
+ * relay_viewer_session_create()); it still holds it afterwards (a closed
+ * viewer session refuses attaches until it is destroyed).
  */
 int relay_viewer_session_close(struct relay_viewer_session *vs);
 
 /**
- * Close `vs` if needed and free it after a grace period. Not for a viewer
- * session owned by a connection (the connection destroys it). NULL does
- * nothing. `vs` must not be used after this call.
+ * Close `vs` if needed (see relay_viewer_session_close()) and free it after
+ * a grace period. NULL does nothing. Refused, with a warning, for a viewer
+ * session owned by a connection (given to one with
+ * relay_connection_set_viewer_session()): that connection's final put
+ * destroys it. The caller gives up `vs`: no call on it may start after this
+ * one. A call on `vs` made by another thread at the same time (attach,
+ * detach, is_attached or close, which then act before the close or find
+ * `vs` closed) must be made inside a read-side section entered before this
+ * call began: that keeps its memory valid until the section ends.
+ * relay_connection_set_viewer_session() and another
+ * relay_viewer_session_destroy() of `vs` must not overlap this call at all.
+ * Any thread; may be called inside a read-side section.
  */
 void relay_viewer_session_destroy(struct relay_viewer_session *vs);
 
 /**
  * Create a connection table (one per worker thread). NULL only if memory
- * runs out.
+ * runs out. Needs nothing; any thread. Destroy it with
+ * relay_connection_table_destroy(): until it is destroyed and its grace
+ * period ended, traceref_live_objects() counts it and TRACEREF_LEAK_CHECK=1
+ * reports it.
  */
 struct relay_connection_table *relay_connection_table_create(void);
 
@@ -1101,7 +1338,8 @@ struct relay_connection_table *relay_connection_table_create(void);
  * connection or nothing. A call on `table` that may overlap this one must be
  * made inside a read-side section (traceref_read_lock()) entered before
  * this call began: that keeps the table's memory valid until it returns.
- * `table` must not be used once this call returned.
+ * The caller gives up `table`: it must not be used once this call
+ * returned. Any thread.
  */
 int relay_connection_table_destroy(struct relay_connection_table *table);
 
@@ -1110,7 +1348,8 @@ int relay_connection_table_destroy(struct relay_connection_table *table);
  * RELAY_CONTROL, RELAY_VIEWER_COMMAND, ...): count 1, the owner's
  * reference, dropped by relay_connection_close() (or by the table's
  * destruction once added to one). NULL for a negative socket or a type
- * outside RELAY_CONNECTION_UNKNOWN..RELAY_VIEWER_NOTIFICATION.
+ * outside RELAY_CONNECTION_UNKNOWN..RELAY_VIEWER_NOTIFICATION. Needs
+ * nothing; any thread.
  */
 struct relay_connection *relay_connection_create(int sock, int type);
 
@@ -1137,13 +1376,16 @@ int relay_connection_table_add(struct relay_connection_table *table, struct rela
  * when its count reached 0, or for NULL. A lookup that overlaps a close,
  * an add or the table's destruction finds the connection or nothing; one
  * that may overlap the destruction must be made inside a read-side section
- * entered before it began (see relay_connection_table_destroy()).
+ * entered before it began (see relay_connection_table_destroy()). Takes no
+ * lock and needs no reference on a connection; any thread.
  */
 struct relay_connection *relay_connection_get_by_sock(struct relay_connection_table *table, int sock);
 
 /**
  * Take a reference on `conn` unless its count is 0; true when taken. At
- * count 0: false and one warning line, as for relay_session_get().
+ * count 0: false and one warning line, as for relay_session_get(). The
+ * caller must hold a reference on `conn` (or keep it allocated, as for
+ * relay_session_get()).
  */
 bool relay_connection_get(struct relay_connection *conn);
 
@@ -1153,7 +1395,8 @@ bool relay_connection_get(struct relay_connection *conn);
  * session (putting the session's owner reference; as for
  * relay_session_close(), a stream whose lock this thread holds completes
  * its close at relay_stream_unlock()) and puts the connection's own session
- * reference. NULL does nothing.
+ * reference. NULL does nothing. The caller gives up the reference it drops;
+ * any thread.
  */
 void relay_connection_put(struct relay_connection *conn);
 
@@ -1164,7 +1407,11 @@ void relay_connection_put(struct relay_connection *conn);
  * relay_connection_table_add() of `conn`: an add that came first is undone
  * here, one that comes after is refused, so that once this call returned
  * no lookup finds `conn`. Safe to call while its table is being destroyed:
- * `conn` is closed once, by one of the two.
+ * `conn` is closed once, by one of the two. The caller gives up the owner's
+ * reference (the one relay_connection_create() returned): it must not use
+ * `conn` afterwards unless it holds a reference of its own, and when that
+ * reference was the last one, the connection's final put is made here (see
+ * relay_connection_put()). Any thread.
  */
 int relay_connection_close(struct relay_connection *conn);
 
@@ -1181,35 +1428,43 @@ int relay_connection_set_session(struct relay_connection *conn, struct relay_ses
 
 /**
  * Give `vs` to `conn`: the connection owns it from now on, and its final
- * put closes and destroys it. Returns 0, or -1 (nothing changes) for NULL,
- * a connection that already has one, or a viewer session owned elsewhere.
+ * put closes and destroys it (the caller must not destroy it). Returns 0,
+ * or -1 (nothing changes) for NULL, a connection that already has one, or
+ * a viewer session owned by another connection (or already given to this
+ * one). The caller must hold a reference on `conn` and own `vs`; it must
+ * not be destroying `vs` (see relay_viewer_session_destroy()).
  */
 int relay_connection_set_viewer_session(struct relay_connection *conn, struct relay_viewer_session *vs);
 
 /**
- * The session of `conn`, WITHOUT a new reference (valid while `conn` is
- * held), or NULL.
+ * The session of `conn`, WITHOUT a new reference (a borrowed pointer,
+ * valid while `conn` is held), or NULL. The caller must hold a reference on
+ * `conn`.
  */
 struct relay_session *relay_connection_get_session(struct relay_connection *conn);
 
 /**
- * The viewer session of `conn` (owned by it; valid while `conn` is held),
- * or NULL.
+ * The viewer session of `conn` (owned by it; a borrowed pointer, valid
+ * while `conn` is held), or NULL. The caller must hold a reference on
+ * `conn`.
  */
 struct relay_viewer_session *relay_connection_get_viewer_session(struct relay_connection *conn);
 
 /**
- * The socket of `conn`, or -1 for NULL.
+ * The socket of `conn`, or -1 for NULL. The caller must hold a reference
+ * on `conn`.
  */
 int relay_connection_get_sock(struct relay_connection *conn);
 
 /**
- * The type of `conn`, or -1 for NULL.
+ * The type of `conn`, or -1 for NULL. The caller must hold a reference on
+ * `conn`.
  */
 int relay_connection_get_type(struct relay_connection *conn);
 
 /**
- * The reference count of `conn`; -1 for NULL.
+ * The reference count of `conn`; -1 for NULL. The caller must hold a
+ * reference on `conn` (or keep it allocated, as for relay_session_get()).
  */
 long relay_connection_get_ref_count(struct relay_connection *conn);
 

@@ -21,8 +21,12 @@
 # traceref.pc's Libs.private and in the link interface of
 # TraceRef::traceref_static) are those that
 #   cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs
-# reports for Linux with glibc, less -lc. TRACEREF_NATIVE_STATIC_LIBS (a
-# space-separated list of -l flags) replaces them.
+# reports for Linux with glibc, less -lc and -lgcc_s: the compiler driver
+# links the C library and the unwinder itself (libgcc_s, or libgcc_eh under
+# -static), and libgcc_s has no archive, so -lgcc_s would break
+# `cc -static ... $(pkg-config --static --libs traceref)`.
+# TRACEREF_NATIVE_STATIC_LIBS (a space-separated list of -l flags) replaces
+# them.
 set -euo pipefail
 
 usage() {
@@ -123,7 +127,7 @@ pointer_bits=$("$rustc" --print cfg 2>/dev/null | sed -n 's/^target_pointer_widt
 sizeof_void_p=$(( ${pointer_bits:-64} / 8 ))
 
 # System libraries of the static library.
-native_libs=${TRACEREF_NATIVE_STATIC_LIBS:--lgcc_s -lutil -lrt -lpthread -lm -ldl}
+native_libs=${TRACEREF_NATIVE_STATIC_LIBS:--lutil -lrt -lpthread -lm -ldl}
 cmake_libs=
 for flag in $native_libs; do
     case $flag in

@@ -5,8 +5,11 @@
 #      find_package(TraceRef) and -DCMAKE_PREFIX_PATH=<prefix>: consumer (the
 #      shared library) and consumer_static (the static one) are built and run;
 #      find_package must refuse an incompatible version;
-#   2. consumer.c compiled with cc and pkg-config (shared, then static through
-#      Libs.private) and run;
+#   2. consumer.c compiled with cc and pkg-config, as the README says: shared
+#      with an rpath, shared run with LD_LIBRARY_PATH, libtraceref.a with the
+#      system's shared libraries through Libs.private, and a fully static
+#      program (cc -static ... $(pkg-config --static --libs traceref)); each
+#      is run;
 #   3. the installed shared library: SONAME libtraceref.so.0, and only bt_*,
 #      relay_* and traceref_* symbols exported;
 #   4. the installed tree moved elsewhere: the CMake package still works.
@@ -131,6 +134,13 @@ cc "${cflags[@]}" -o "$work/consumer-pc" "$here/consumer.c" \
     $(pkg-config --cflags --libs traceref) -Wl,-rpath,"$libdir"
 "$work/consumer-pc" || fail "consumer built with pkg-config failed"
 
+step "cc consumer.c \$(pkg-config --cflags --libs traceref), run with LD_LIBRARY_PATH"
+# shellcheck disable=SC2046 # the flags are words
+cc "${cflags[@]}" -o "$work/consumer-pc-norpath" "$here/consumer.c" \
+    $(pkg-config --cflags --libs traceref)
+LD_LIBRARY_PATH=$libdir "$work/consumer-pc-norpath" ||
+    fail "consumer built with pkg-config, run with LD_LIBRARY_PATH, failed"
+
 step "cc consumer.c with libtraceref.a and \$(pkg-config --static --libs traceref)"
 static_libs=$(pkg-config --static --libs traceref)
 static_libs=${static_libs//-ltraceref/-l:libtraceref.a}
@@ -140,6 +150,20 @@ cc "${cflags[@]}" -o "$work/consumer-pc-static" "$here/consumer.c" \
 "$work/consumer-pc-static" || fail "consumer built statically with pkg-config failed"
 if readelf -d "$work/consumer-pc-static" | grep -q 'NEEDED.*libtraceref'; then
     fail "consumer-pc-static needs the shared library"
+fi
+
+# The README's fully static link: every library, the C library's too, from
+# its archive (glibc warns that getaddrinfo and getpwuid_r, which the Rust
+# standard library refers to, would need its shared libraries at run time:
+# traceref calls neither).
+step "cc -static consumer.c \$(pkg-config --cflags --static --libs traceref)"
+# shellcheck disable=SC2046 # the flags are words
+cc -static "${cflags[@]}" -o "$work/consumer-full-static" "$here/consumer.c" \
+    $(pkg-config --cflags --static --libs traceref) ||
+    fail "cc -static with \$(pkg-config --static --libs traceref) failed: $(pkg-config --static --libs traceref)"
+"$work/consumer-full-static" || fail "consumer linked fully static failed"
+if readelf -d "$work/consumer-full-static" 2>/dev/null | grep -q NEEDED; then
+    fail "consumer-full-static needs a shared library"
 fi
 
 # --- 4. A moved installation ------------------------------------------------

@@ -50,6 +50,21 @@ pub struct bt_ctf_field_type {
 /// Release function of an embedded object: called once, when the object is
 /// destroyed (after all of its children). It must free the object's own
 /// memory and nothing else: the library releases the children itself.
+///
+/// It runs on the thread whose call destroyed the tree, before that call
+/// returns: the put (bt_put() or a typed put) that dropped the last
+/// reference on the tree's root, directly or through a child whose count
+/// went to 0, or the bt_object_set_parent() whose move dropped the last
+/// reference on the old parent's tree. So it runs wherever that call was
+/// made, under the locks its caller held then: it must not take a lock that
+/// a thread may hold while it puts. No library lock is held while it runs.
+///
+/// It may call any function on objects of other trees, put the references
+/// its object held on them for instance (such a put may destroy that other
+/// tree in turn, on the same thread). On objects of its own tree gets and
+/// puts do nothing (every count of the tree stays parked as dead while it is
+/// destroyed) and nothing else may be done: its object's ancestors are still
+/// allocated, but every other object of its own tree may already be freed.
 pub type bt_object_release_func = Option<unsafe extern "C" fn(obj: *mut bt_object)>;
 
 /// Validate a pointer as an object of this model, or return `$default`.
@@ -97,8 +112,8 @@ macro_rules! ft_arg {
 /// overflow saturates: the object leaks and one warning is printed.
 ///
 /// Returns `obj`; NULL gives NULL, and so does a pointer that is not an
-/// object of this model (with a warning). The caller must already hold a
-/// reference on `obj` or on an object from which `obj` is reachable.
+/// object of this model (with a warning). The caller must hold a reference
+/// on `obj` or on an object from which `obj` is reachable; any thread.
 #[no_mangle]
 pub extern "C" fn bt_get(obj: *mut c_void) -> *mut c_void {
     ffi_guard!("bt_get", ptr::null_mut(), {
@@ -132,7 +147,8 @@ pub extern "C" fn bt_put(obj: *mut c_void) {
 
 /// The current reference count of `obj`, for tests and diagnostics; -1 for
 /// NULL or a pointer that is not an object of this model. A saturated count
-/// reads as a large positive value. Takes no reference.
+/// reads as a large positive value. Takes no reference. The caller must hold
+/// a reference on `obj` or on an object from which `obj` is reachable.
 #[no_mangle]
 pub extern "C" fn bt_object_get_ref_count(obj: *const c_void) -> c_long {
     ffi_guard!("bt_object_get_ref_count", -1, {
@@ -149,7 +165,8 @@ pub extern "C" fn bt_object_get_ref_count(obj: *const c_void) -> c_long {
 /// nothing. Initialising an object that is already initialised and alive is
 /// misuse: one warning line, nothing changed (a counted object is live from
 /// this call until its destruction; memory of a destroyed object, or of a
-/// static one, may be initialised again).
+/// static one, may be initialised again). Needs nothing but the memory at
+/// `obj`, which no other thread may use during the call; any thread.
 #[no_mangle]
 pub extern "C" fn bt_object_init(obj: *mut c_void, release: bt_object_release_func) {
     ffi_guard!("bt_object_init", (), {
@@ -227,6 +244,14 @@ pub extern "C" fn bt_object_set_parent(child: *mut c_void, parent: *mut c_void) 
 /// hold a reference on `obj`; any thread. The parent returned is alive and
 /// counted even when another thread moves `obj` to another parent at the
 /// same time (it is then the old or the new parent).
+///
+/// The pointer is the parent object itself (every object of this model
+/// starts with its `struct bt_object`), so it may be cast to the parent's
+/// own type when the caller knows it: `struct bt_ctf_trace *` for the parent
+/// of a stream class, `struct bt_ctf_stream_class *` for that of an event
+/// class, the caller's structure for an embedded parent. The library does
+/// not tell the kind: a typed function given a parent of another kind
+/// refuses it with a warning. Put it with bt_put() or the typed put.
 #[no_mangle]
 pub extern "C" fn bt_object_get_parent(obj: *mut c_void) -> *mut bt_object {
     ffi_guard!("bt_object_get_parent", ptr::null_mut(), {
@@ -236,7 +261,7 @@ pub extern "C" fn bt_object_get_parent(obj: *mut c_void) -> *mut bt_object {
 }
 
 /// A new trace, count 1 (the caller's reference), with no stream class.
-/// NULL only if memory runs out.
+/// NULL only if memory runs out. Needs nothing; any thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_trace_create() -> *mut bt_ctf_trace {
     ffi_guard!("bt_ctf_trace_create", ptr::null_mut(), {
@@ -247,7 +272,7 @@ pub extern "C" fn bt_ctf_trace_create() -> *mut bt_ctf_trace {
 /// A new stream class named `name` (copied), count 1 (the caller's
 /// reference), with no parent. A NULL `name` makes an anonymous stream
 /// class (its name is NULL), as upstream allows. NULL only if memory runs
-/// out.
+/// out. Needs nothing; any thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_stream_class_create(name: *const c_char) -> *mut bt_ctf_stream_class {
     ffi_guard!("bt_ctf_stream_class_create", ptr::null_mut(), {
@@ -258,7 +283,8 @@ pub extern "C" fn bt_ctf_stream_class_create(name: *const c_char) -> *mut bt_ctf
 }
 
 /// A new event class named `name` (copied), count 1 (the caller's
-/// reference), with no parent. NULL when `name` is NULL.
+/// reference), with no parent. NULL when `name` is NULL. Needs nothing; any
+/// thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_event_class_create(name: *const c_char) -> *mut bt_ctf_event_class {
     ffi_guard!("bt_ctf_event_class_create", ptr::null_mut(), {
@@ -395,6 +421,8 @@ pub extern "C" fn bt_ctf_event_class_get_stream_class(
 
 /// The name of `stream_class`, valid as long as the stream class is; NULL
 /// for an anonymous stream class, NULL or a wrong kind. Takes no reference.
+/// The caller must hold a reference on `stream_class` or on an object from
+/// which it is reachable.
 #[no_mangle]
 pub extern "C" fn bt_ctf_stream_class_get_name(
     stream_class: *mut bt_ctf_stream_class,
@@ -407,7 +435,8 @@ pub extern "C" fn bt_ctf_stream_class_get_name(
 }
 
 /// The name of `event_class`, valid as long as the event class is; NULL for
-/// NULL or a wrong kind. Takes no reference.
+/// NULL or a wrong kind. Takes no reference. The caller must hold a
+/// reference on `event_class` or on an object from which it is reachable.
 #[no_mangle]
 pub extern "C" fn bt_ctf_event_class_get_name(
     event_class: *mut bt_ctf_event_class,
@@ -438,6 +467,8 @@ fn typed_put(func: &str, obj: *mut c_void, kind: Kind) {
 
 /// Take a reference on `trace` (see bt_get()). NULL does nothing; a pointer
 /// of another kind is refused with a warning.
+/// The caller must hold a reference on `trace` or on an object from which
+/// it is reachable; any thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_trace_get(trace: *mut bt_ctf_trace) {
     ffi_guard!("bt_ctf_trace_get", (), {
@@ -447,6 +478,7 @@ pub extern "C" fn bt_ctf_trace_get(trace: *mut bt_ctf_trace) {
 
 /// Drop a reference on `trace` (see bt_put()). NULL does nothing; a pointer
 /// of another kind is refused with a warning.
+/// The caller gives up the reference it drops; any thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_trace_put(trace: *mut bt_ctf_trace) {
     ffi_guard!("bt_ctf_trace_put", (), {
@@ -456,6 +488,8 @@ pub extern "C" fn bt_ctf_trace_put(trace: *mut bt_ctf_trace) {
 
 /// Take a reference on `stream_class` (see bt_get()). NULL does nothing; a
 /// pointer of another kind is refused with a warning.
+/// The caller must hold a reference on `stream_class` or on an object from which
+/// it is reachable; any thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_stream_class_get(stream_class: *mut bt_ctf_stream_class) {
     ffi_guard!("bt_ctf_stream_class_get", (), {
@@ -469,6 +503,7 @@ pub extern "C" fn bt_ctf_stream_class_get(stream_class: *mut bt_ctf_stream_class
 
 /// Drop a reference on `stream_class` (see bt_put()). NULL does nothing; a
 /// pointer of another kind is refused with a warning.
+/// The caller gives up the reference it drops; any thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_stream_class_put(stream_class: *mut bt_ctf_stream_class) {
     ffi_guard!("bt_ctf_stream_class_put", (), {
@@ -482,6 +517,8 @@ pub extern "C" fn bt_ctf_stream_class_put(stream_class: *mut bt_ctf_stream_class
 
 /// Take a reference on `event_class` (see bt_get()). NULL does nothing; a
 /// pointer of another kind is refused with a warning.
+/// The caller must hold a reference on `event_class` or on an object from which
+/// it is reachable; any thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_event_class_get(event_class: *mut bt_ctf_event_class) {
     ffi_guard!("bt_ctf_event_class_get", (), {
@@ -495,6 +532,7 @@ pub extern "C" fn bt_ctf_event_class_get(event_class: *mut bt_ctf_event_class) {
 
 /// Drop a reference on `event_class` (see bt_put()). NULL does nothing; a
 /// pointer of another kind is refused with a warning.
+/// The caller gives up the reference it drops; any thread.
 #[no_mangle]
 pub extern "C" fn bt_ctf_event_class_put(event_class: *mut bt_ctf_event_class) {
     ffi_guard!("bt_ctf_event_class_put", (), {
@@ -713,7 +751,14 @@ pub extern "C" fn bt_ctf_field_type_put(field_type: *mut bt_ctf_field_type) {
 
 /// Number of objects made by this library (or initialised through it) and
 /// not yet reclaimed, over both models. Static objects are not counted. A
-/// leak check compares it before and after a piece of work.
+/// Babeltrace object stops being counted when its tree is destroyed, inside
+/// the put that destroys it; a relay object, viewer session or connection
+/// table only when it is freed, after its grace period, so the number may
+/// still include objects whose last reference is gone: call
+/// traceref_reclaim_barrier() first. A leak check compares the number
+/// before and after a piece of work, each taken after a barrier. The number
+/// is a sum of per-thread tallies, exact when no other thread creates or
+/// reclaims objects meanwhile. Needs nothing; any thread.
 #[no_mangle]
 pub extern "C" fn traceref_live_objects() -> usize {
     ffi_guard!("traceref_live_objects", 0, { census::live() })

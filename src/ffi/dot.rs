@@ -9,19 +9,34 @@ use libc::{c_int, c_void};
 
 /// Write a Graphviz (DOT) picture to file descriptor `fd`.
 ///
-/// With a Babeltrace object (any node of a tree; the caller holds a
-/// reference on it): the whole tree from its root, each node with its count,
-/// "claims" edges from parent to child, and dashed "ref" edges from child to
-/// parent while the child's count is above 0. Links made by other threads
-/// wait until the picture is taken; counts may move meanwhile.
+/// With a Babeltrace object (any node of a tree; the caller must hold a
+/// reference on it, or on an object from which it is reachable): the whole
+/// tree from its root, each node with its count, "claims" edges from parent
+/// to child, and dashed "ref" edges from child to parent while the child's
+/// count is above 0. The tree's shape is frozen while it draws: links made
+/// by other threads wait until the picture is taken. Its counts are read one
+/// by one while other threads may get and put: each was true at some moment
+/// of the drawing, not all at the same one.
 ///
 /// With NULL or a relay connection table: the relay registry (sessions,
 /// ctf-traces, streams with their published and closed state, indexes,
 /// viewer streams, and the table's connections if given), each with its id
 /// and count, and an edge from each object to what it holds a reference on.
-/// Objects whose count is 0 are left out.
+/// Objects whose count is 0 are left out. This is not a snapshot: the
+/// registry is walked while other threads go on creating, closing and
+/// putting, so an object created or released meanwhile may be drawn or
+/// not, and counts may move. Each object drawn is held by a reference of
+/// the dump while it draws (left out of the count shown); when the dump's
+/// put of it is the last one, the object is released there. A connection
+/// table that another thread may be destroying follows the rule of
+/// relay_connection_table_destroy().
 ///
-/// Returns 0, or -1 when `obj` is of another kind or writing fails.
+/// Any thread; it takes no relay lock, so it may be called holding any, and
+/// inside a read-side section; not from a release function of the tree it
+/// would draw, nor from a payload destructor. The picture is built in
+/// memory, then written with no library lock held (a write may block on
+/// `fd`). Returns 0, or -1 when `obj` is of another kind or writing fails
+/// (part of the picture may have been written).
 #[no_mangle]
 pub extern "C" fn traceref_dump_dot(obj: *const c_void, fd: c_int) -> c_int {
     ffi_guard!("traceref_dump_dot", -1, {

@@ -72,16 +72,28 @@ pub const RELAY_SEQ_UNSET: u64 = 0xFFFF_FFFF_FFFF_FFFF;
 const _: () = assert!(RELAY_SEQ_UNSET == stream::SEQ_UNSET);
 
 /// Visitor of relay_sessions_for_each(): return 0 to go on, non-zero to stop.
-/// `session` carries a reference valid during the call only.
+/// `session` carries a reference valid during the call only (take one of
+/// your own with relay_session_get() to keep it). Called on the thread that
+/// called relay_sessions_for_each(), with no library lock held: it may call
+/// any function of this library.
 pub type relay_session_visit_func =
     Option<unsafe extern "C" fn(session: *mut relay_session, data: *mut c_void) -> c_int>;
 
 /// Visitor of relay_session_for_each_stream(): return 0 to go on, non-zero
-/// to stop. `stream` carries a reference valid during the call only.
+/// to stop. `stream` carries a reference valid during the call only (take
+/// one of your own with relay_stream_get() to keep it). Called on the thread
+/// that called relay_session_for_each_stream(), with no library lock held:
+/// it may call any function of this library.
 pub type relay_stream_visit_func =
     Option<unsafe extern "C" fn(stream: *mut relay_stream, data: *mut c_void) -> c_int>;
 
-/// Destructor of a payload attached with traceref_payload_set().
+/// Destructor of a payload attached with traceref_payload_set(): called
+/// once, after the object's grace period, on the traceref-reclaim thread or
+/// inside a traceref_reclaim_barrier() on its caller's thread (and, under
+/// TRACEREF_LEAK_CHECK=1, in the exit handler that reclaims before its
+/// report), never inside another call of this library. It must not call into this library; it may
+/// take the application's own locks (except one held around
+/// traceref_reclaim_barrier()).
 pub type traceref_payload_destroy_func = Option<unsafe extern "C" fn(data: *mut c_void)>;
 
 /// Validate a pointer as a live relay object of type `$t`, or return.
@@ -203,14 +215,15 @@ macro_rules! table_arg {
 /// reference is dropped meanwhile. Nestable. Lookups do not need it (each
 /// enters its own); it lets a caller batch several lookups cheaply. Must not
 /// be held across traceref_reclaim_barrier() or
-/// relay_connection_table_destroy().
+/// relay_connection_table_destroy(). Needs nothing; any thread (the section
+/// is the calling thread's).
 #[no_mangle]
 pub extern "C" fn traceref_read_lock() {
     ffi_guard!("traceref_read_lock", (), { reclaim::read_lock() })
 }
 
 /// Leave the innermost read-side section entered by this thread. Reported
-/// and ignored when none is open.
+/// and ignored when none is open. Any thread: each leaves its own sections.
 #[no_mangle]
 pub extern "C" fn traceref_read_unlock() {
     ffi_guard!("traceref_read_unlock", (), {
@@ -319,8 +332,16 @@ fn relay_head<'a>(func: &str, obj: *mut c_void) -> Option<&'a Head> {
 // Sessions.
 
 /// Create a session with a new id (from a global counter) and count 1: the
-/// owner's reference, dropped by relay_session_close(). It is in the session
-/// table at once. NULL when `name` or `hostname` is NULL.
+/// owner's reference, dropped by relay_session_close(), or by the final put
+/// of the connection it is given to (see relay_connection_set_session()).
+/// It is in the session table at once. `name` and `hostname` are copied.
+/// `live_timer` is the session's live timer period in microseconds, as the
+/// session daemon sends it (0 for a session that is not live); `snapshot`
+/// tells a snapshot session; `major` and `minor` are the relay protocol
+/// version of the connection that creates the session (the one the session
+/// daemon announced, e.g. 2 and 11 for 2.11). The library stores these four
+/// for the getters and interprets none of them. NULL when `name` or
+/// `hostname` is NULL. Needs nothing; any thread.
 #[no_mangle]
 pub extern "C" fn relay_session_create(
     name: *const c_char,
@@ -340,7 +361,8 @@ pub extern "C" fn relay_session_create(
 
 /// Look a session up by id and take a reference (put it when done). NULL
 /// when no such session exists or its count already reached 0. Takes no
-/// lock; any calling context.
+/// lock and needs no reference: any thread, holding any lock, inside a
+/// read-side section or not.
 #[no_mangle]
 pub extern "C" fn relay_session_get_by_id(id: u64) -> *mut relay_session {
     ffi_guard!("relay_session_get_by_id", ptr::null_mut(), {
@@ -349,8 +371,9 @@ pub extern "C" fn relay_session_get_by_id(id: u64) -> *mut relay_session {
 }
 
 /// Take a reference on `session` unless its count is 0. Returns true when
-/// taken. The caller must keep `session` allocated (hold a reference, or be
-/// inside a read-side section in which it was found). A count of 0 here
+/// taken. The caller must hold a reference on `session`, or be inside a
+/// read-side section in which it found it (that keeps it allocated); any
+/// thread. A count of 0 here
 /// means the caller kept a pointer past its last reference: the get is
 /// refused (false) and one warning line is printed. To race the last put on
 /// purpose, look the object up by id instead: those lookups refuse silently.
@@ -366,7 +389,9 @@ pub extern "C" fn relay_session_get(session: *mut relay_session) -> bool {
 /// reference left to drop (a double put) releases nothing and prints one
 /// warning; one that races the last legitimate put may leave the object
 /// never released (leaked, never freed twice or under a reference). The
-/// same holds for every relay_*_put().
+/// same holds for every relay_*_put(). The caller gives up the reference it
+/// drops: without another one of its own it must not use `session`
+/// afterwards. Any thread.
 #[no_mangle]
 pub extern "C" fn relay_session_put(session: *mut relay_session) {
     ffi_guard!("relay_session_put", (), {
@@ -410,7 +435,8 @@ pub extern "C" fn relay_session_abort(session: *mut relay_session) -> c_int {
     })
 }
 
-/// The id of `session`, or `UINT64_MAX` for NULL. Caller holds a reference.
+/// The id of `session`, or `UINT64_MAX` for NULL. The caller must hold a
+/// reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_get_id(session: *mut relay_session) -> u64 {
     ffi_guard!("relay_session_get_id", u64::MAX, {
@@ -418,7 +444,8 @@ pub extern "C" fn relay_session_get_id(session: *mut relay_session) -> u64 {
     })
 }
 
-/// The name of `session` (valid while it is held), or NULL for NULL.
+/// The name of `session` (valid while it is held), or NULL for NULL. The
+/// caller must hold a reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_get_name(session: *mut relay_session) -> *const c_char {
     ffi_guard!("relay_session_get_name", ptr::null(), {
@@ -429,6 +456,7 @@ pub extern "C" fn relay_session_get_name(session: *mut relay_session) -> *const 
 }
 
 /// The hostname of `session` (valid while it is held), or NULL for NULL.
+/// The caller must hold a reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_get_hostname(session: *mut relay_session) -> *const c_char {
     ffi_guard!("relay_session_get_hostname", ptr::null(), {
@@ -438,7 +466,9 @@ pub extern "C" fn relay_session_get_hostname(session: *mut relay_session) -> *co
     })
 }
 
-/// The live timer of `session` (0 for NULL).
+/// The live timer period of `session` in microseconds, as given to
+/// relay_session_create() (0 for NULL). The caller must hold a reference on
+/// `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_get_live_timer(session: *mut relay_session) -> u32 {
     ffi_guard!("relay_session_get_live_timer", 0, {
@@ -446,7 +476,8 @@ pub extern "C" fn relay_session_get_live_timer(session: *mut relay_session) -> u
     })
 }
 
-/// Whether `session` is a snapshot session (false for NULL).
+/// Whether `session` is a snapshot session (false for NULL). The caller
+/// must hold a reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_is_snapshot(session: *mut relay_session) -> bool {
     ffi_guard!("relay_session_is_snapshot", false, {
@@ -454,7 +485,9 @@ pub extern "C" fn relay_session_is_snapshot(session: *mut relay_session) -> bool
     })
 }
 
-/// The protocol major version of `session` (0 for NULL).
+/// The relay protocol major version of `session`, as given to
+/// relay_session_create() (0 for NULL). The caller must hold a reference on
+/// `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_get_major(session: *mut relay_session) -> u32 {
     ffi_guard!("relay_session_get_major", 0, {
@@ -462,7 +495,9 @@ pub extern "C" fn relay_session_get_major(session: *mut relay_session) -> u32 {
     })
 }
 
-/// The protocol minor version of `session` (0 for NULL).
+/// The relay protocol minor version of `session`, as given to
+/// relay_session_create() (0 for NULL). The caller must hold a reference on
+/// `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_get_minor(session: *mut relay_session) -> u32 {
     ffi_guard!("relay_session_get_minor", 0, {
@@ -470,7 +505,8 @@ pub extern "C" fn relay_session_get_minor(session: *mut relay_session) -> u32 {
     })
 }
 
-/// Whether `session` was closed (false for NULL).
+/// Whether `session` was closed (false for NULL). The caller must hold a
+/// reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_is_closed(session: *mut relay_session) -> bool {
     ffi_guard!("relay_session_is_closed", false, {
@@ -478,7 +514,8 @@ pub extern "C" fn relay_session_is_closed(session: *mut relay_session) -> bool {
     })
 }
 
-/// Whether `session` was aborted (false for NULL).
+/// Whether `session` was aborted (false for NULL). The caller must hold a
+/// reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_is_aborted(session: *mut relay_session) -> bool {
     ffi_guard!("relay_session_is_aborted", false, {
@@ -487,6 +524,8 @@ pub extern "C" fn relay_session_is_aborted(session: *mut relay_session) -> bool 
 }
 
 /// The reference count of `session`, for tests and diagnostics; -1 for NULL.
+/// The caller must hold a reference on `session` (counted in the result), or
+/// be inside a read-side section in which it found it (it may read 0).
 #[no_mangle]
 pub extern "C" fn relay_session_get_ref_count(session: *mut relay_session) -> c_long {
     ffi_guard!("relay_session_get_ref_count", -1, {
@@ -509,7 +548,8 @@ pub extern "C" fn relay_session_lock(session: *mut relay_session) -> c_int {
 }
 
 /// Release the lock of `session`. Returns 0, or -1 when NULL or not held by
-/// this thread (reported, nothing released).
+/// this thread (reported, nothing released). The caller must hold the lock
+/// (taken by this thread) and a reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_session_unlock(session: *mut relay_session) -> c_int {
     ffi_guard!("relay_session_unlock", -1, {
@@ -527,7 +567,8 @@ pub extern "C" fn relay_session_unlock(session: *mut relay_session) -> c_int {
 /// with a reference valid during the call (put by the library afterwards).
 /// Stops when `visit` returns non-zero. Returns the number of sessions
 /// visited, or -1 when `visit` is NULL. No library lock is held during the
-/// calls, so `visit` may call any function of this library.
+/// calls, so `visit` may call any function of this library. Needs nothing;
+/// any thread.
 #[no_mangle]
 pub extern "C" fn relay_sessions_for_each(
     visit: relay_session_visit_func,
@@ -633,7 +674,9 @@ pub extern "C" fn relay_ctf_trace_get_by_path_or_create(
 }
 
 /// Take a reference on `trace` unless its count is 0; true when taken. At
-/// count 0: false and one warning line, as for relay_session_get().
+/// count 0: false and one warning line, as for relay_session_get(). The
+/// caller must hold a reference on `trace` (or keep it allocated, as for
+/// relay_session_get()).
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_get(trace: *mut ctf_trace) -> bool {
     ffi_guard!("relay_ctf_trace_get", false, {
@@ -642,7 +685,8 @@ pub extern "C" fn relay_ctf_trace_get(trace: *mut ctf_trace) -> bool {
 }
 
 /// Drop a reference on `trace`; at 0 it leaves its session and puts its
-/// session reference. NULL does nothing.
+/// session reference. NULL does nothing. The caller gives up the reference
+/// it drops.
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_put(trace: *mut ctf_trace) {
     ffi_guard!("relay_ctf_trace_put", (), {
@@ -650,7 +694,8 @@ pub extern "C" fn relay_ctf_trace_put(trace: *mut ctf_trace) {
     })
 }
 
-/// The reference count of `trace`; -1 for NULL.
+/// The reference count of `trace`; -1 for NULL. The caller must hold a
+/// reference on `trace` (or keep it allocated, as for relay_session_get()).
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_get_ref_count(trace: *mut ctf_trace) -> c_long {
     ffi_guard!("relay_ctf_trace_get_ref_count", -1, {
@@ -658,7 +703,8 @@ pub extern "C" fn relay_ctf_trace_get_ref_count(trace: *mut ctf_trace) -> c_long
     })
 }
 
-/// The path of `trace` (valid while it is held), or NULL for NULL.
+/// The path of `trace` (valid while it is held), or NULL for NULL. The
+/// caller must hold a reference on `trace`.
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_get_path(trace: *mut ctf_trace) -> *const c_char {
     ffi_guard!("relay_ctf_trace_get_path", ptr::null(), {
@@ -668,8 +714,9 @@ pub extern "C" fn relay_ctf_trace_get_path(trace: *mut ctf_trace) -> *const c_ch
     })
 }
 
-/// The session of `trace`, WITHOUT a new reference: valid while `trace` is
-/// held (the trace holds its session). NULL for NULL.
+/// The session of `trace`, WITHOUT a new reference (a borrowed pointer):
+/// valid while `trace` is held (the trace holds its session). NULL for
+/// NULL. The caller must hold a reference on `trace`.
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_get_session(trace: *mut ctf_trace) -> *mut relay_session {
     ffi_guard!("relay_ctf_trace_get_session", ptr::null_mut(), {
@@ -684,8 +731,13 @@ pub extern "C" fn relay_ctf_trace_get_session(trace: *mut ctf_trace) -> *mut rel
     })
 }
 
-/// A new reference on the metadata viewer stream of `trace`, or NULL when
-/// there is none (the trace points at it without holding a reference).
+/// A new reference (put it with relay_viewer_stream_put()) on the viewer
+/// stream of the metadata stream of `trace`. NULL when `trace` is NULL or
+/// not a ctf-trace, when no viewer stream of its metadata stream was
+/// created, or when that viewer stream's count reached 0 (the trace points
+/// at it without holding a reference, so a released one is not returned;
+/// a closed one that someone still holds is). The caller must hold a
+/// reference on `trace`; any thread.
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_get_viewer_metadata_stream(
     trace: *mut ctf_trace,
@@ -704,7 +756,7 @@ pub extern "C" fn relay_ctf_trace_get_viewer_metadata_stream(
 
 /// Take the lock of `trace` (nests inside its session's lock). Returns 0; 1
 /// when taken out of order (reported); -1, not taken, for NULL or when this
-/// thread already holds it.
+/// thread already holds it. The caller must hold a reference on `trace`.
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_lock(trace: *mut ctf_trace) -> c_int {
     ffi_guard!("relay_ctf_trace_lock", -1, {
@@ -715,7 +767,8 @@ pub extern "C" fn relay_ctf_trace_lock(trace: *mut ctf_trace) -> c_int {
 }
 
 /// Release the lock of `trace`. Returns 0, or -1 when NULL or not held by
-/// this thread.
+/// this thread. The caller must hold the lock (taken by this thread) and a
+/// reference on `trace`.
 #[no_mangle]
 pub extern "C" fn relay_ctf_trace_unlock(trace: *mut ctf_trace) -> c_int {
     ffi_guard!("relay_ctf_trace_unlock", -1, {
@@ -778,6 +831,8 @@ pub extern "C" fn relay_stream_create(
 
 /// Look a stream up by handle and take a reference (put it when done). NULL
 /// when absent (never created, or closed) or when its count reached 0.
+/// Takes no lock and needs no reference: any thread, holding any lock,
+/// inside a read-side section or not.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_by_id(handle: u64) -> *mut relay_stream {
     ffi_guard!("relay_stream_get_by_id", ptr::null_mut(), {
@@ -786,7 +841,9 @@ pub extern "C" fn relay_stream_get_by_id(handle: u64) -> *mut relay_stream {
 }
 
 /// Take a reference on `stream` unless its count is 0; true when taken. At
-/// count 0: false and one warning line, as for relay_session_get().
+/// count 0: false and one warning line, as for relay_session_get(). The
+/// caller must hold a reference on `stream` (or keep it allocated, as for
+/// relay_session_get()).
 #[no_mangle]
 pub extern "C" fn relay_stream_get(stream: *mut relay_stream) -> bool {
     ffi_guard!("relay_stream_get", false, {
@@ -795,7 +852,8 @@ pub extern "C" fn relay_stream_get(stream: *mut relay_stream) -> bool {
 }
 
 /// Drop a reference on `stream`; at 0 it leaves every table and list and
-/// puts its trace reference. NULL does nothing.
+/// puts its trace reference. NULL does nothing. The caller gives up the
+/// reference it drops.
 #[no_mangle]
 pub extern "C" fn relay_stream_put(stream: *mut relay_stream) {
     ffi_guard!("relay_stream_put", (), {
@@ -878,11 +936,22 @@ pub extern "C" fn relay_stream_close(stream: *mut relay_stream) -> c_int {
 /// Close `stream` once the data up to its `last_net_seq_num` has arrived
 /// (see relay_stream_set_received_seq_num()), or at once when no
 /// `last_net_seq_num` was announced or the session was aborted. Returns 0
-/// when closed now (the owner's reference is put), 1 when the close is
-/// pending (it completes, putting the owner's reference, when the data
-/// arrives), -1 for NULL or an already closed stream. A close made while
-/// this thread holds the stream's lock completes at its
-/// relay_stream_unlock() (see relay_stream_close()).
+/// when closed now, as by relay_stream_close(); 1 when the close is
+/// pending; -1 for NULL or an already closed stream, as
+/// relay_stream_close(). A close made while this thread holds the stream's
+/// lock completes at its relay_stream_unlock() (see relay_stream_close()).
+///
+/// On 0 or 1 the caller gives up the owner's reference. After 1, the stream
+/// keeps it until the close completes: the stream stays open (in the stream
+/// table, publishable, not relay_stream_is_closed()) until the call that
+/// brings the data (relay_stream_set_received_seq_num() or
+/// relay_stream_set_last_net_seq_num()) or aborts its session
+/// (relay_session_abort()), made by any thread, completes the close and
+/// puts the owner's reference; a relay_stream_close() of `stream` meanwhile
+/// completes it at once. So the stream may be released at any moment after
+/// this call returns: the caller may keep using `stream` only if it holds a
+/// reference of its own (taken before, or with relay_stream_get_by_id()).
+/// Any thread; may be called holding any relay lock, as relay_stream_close().
 #[no_mangle]
 pub extern "C" fn relay_stream_try_close(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_stream_try_close", -1, {
@@ -892,7 +961,8 @@ pub extern "C" fn relay_stream_try_close(stream: *mut relay_stream) -> c_int {
     })
 }
 
-/// The handle of `stream`, or `UINT64_MAX` for NULL.
+/// The handle of `stream`, or `UINT64_MAX` for NULL. The caller must hold a
+/// reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_handle(stream: *mut relay_stream) -> u64 {
     ffi_guard!("relay_stream_get_handle", u64::MAX, {
@@ -901,6 +971,7 @@ pub extern "C" fn relay_stream_get_handle(stream: *mut relay_stream) -> u64 {
 }
 
 /// The path name of `stream` (valid while it is held), or NULL for NULL.
+/// The caller must hold a reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_path_name(stream: *mut relay_stream) -> *const c_char {
     ffi_guard!("relay_stream_get_path_name", ptr::null(), {
@@ -911,6 +982,7 @@ pub extern "C" fn relay_stream_get_path_name(stream: *mut relay_stream) -> *cons
 }
 
 /// The channel name of `stream` (valid while it is held), or NULL for NULL.
+/// The caller must hold a reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_channel_name(stream: *mut relay_stream) -> *const c_char {
     ffi_guard!("relay_stream_get_channel_name", ptr::null(), {
@@ -920,7 +992,8 @@ pub extern "C" fn relay_stream_get_channel_name(stream: *mut relay_stream) -> *c
     })
 }
 
-/// The trace file size of `stream` (0 for NULL).
+/// The trace file size of `stream` (0 for NULL). The caller must hold a
+/// reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_tracefile_size(stream: *mut relay_stream) -> u64 {
     ffi_guard!("relay_stream_get_tracefile_size", 0, {
@@ -928,7 +1001,8 @@ pub extern "C" fn relay_stream_get_tracefile_size(stream: *mut relay_stream) -> 
     })
 }
 
-/// The trace file count of `stream` (0 for NULL).
+/// The trace file count of `stream` (0 for NULL). The caller must hold a
+/// reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_tracefile_count(stream: *mut relay_stream) -> u64 {
     ffi_guard!("relay_stream_get_tracefile_count", 0, {
@@ -936,7 +1010,8 @@ pub extern "C" fn relay_stream_get_tracefile_count(stream: *mut relay_stream) ->
     })
 }
 
-/// Whether `stream` was published (false for NULL).
+/// Whether `stream` was published (false for NULL). The caller must hold a
+/// reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_is_published(stream: *mut relay_stream) -> bool {
     ffi_guard!("relay_stream_is_published", false, {
@@ -944,7 +1019,9 @@ pub extern "C" fn relay_stream_is_published(stream: *mut relay_stream) -> bool {
     })
 }
 
-/// Whether `stream` was closed (false for NULL).
+/// Whether `stream` was closed (false for NULL; false too while a close is
+/// pending, see relay_stream_try_close()). The caller must hold a reference
+/// on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_is_closed(stream: *mut relay_stream) -> bool {
     ffi_guard!("relay_stream_is_closed", false, {
@@ -952,7 +1029,8 @@ pub extern "C" fn relay_stream_is_closed(stream: *mut relay_stream) -> bool {
     })
 }
 
-/// Whether `stream` is a metadata stream (false for NULL).
+/// Whether `stream` is a metadata stream (false for NULL). The caller must
+/// hold a reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_is_metadata(stream: *mut relay_stream) -> bool {
     ffi_guard!("relay_stream_is_metadata", false, {
@@ -961,7 +1039,8 @@ pub extern "C" fn relay_stream_is_metadata(stream: *mut relay_stream) -> bool {
 }
 
 /// The announced last sequence number of `stream`, `RELAY_SEQ_UNSET` when
-/// none was announced or for NULL.
+/// none was announced or for NULL. The caller must hold a reference on
+/// `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_last_net_seq_num(stream: *mut relay_stream) -> u64 {
     ffi_guard!("relay_stream_get_last_net_seq_num", RELAY_SEQ_UNSET, {
@@ -990,7 +1069,7 @@ pub extern "C" fn relay_stream_set_last_net_seq_num(stream: *mut relay_stream, s
 }
 
 /// The highest sequence number whose data arrived, `RELAY_SEQ_UNSET` when
-/// none or for NULL.
+/// none or for NULL. The caller must hold a reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_received_seq_num(stream: *mut relay_stream) -> u64 {
     ffi_guard!("relay_stream_get_received_seq_num", RELAY_SEQ_UNSET, {
@@ -1019,8 +1098,9 @@ pub extern "C" fn relay_stream_set_received_seq_num(stream: *mut relay_stream, s
     })
 }
 
-/// The trace of `stream`, WITHOUT a new reference: valid while `stream` is
-/// held. NULL for NULL.
+/// The trace of `stream`, WITHOUT a new reference (a borrowed pointer):
+/// valid while `stream` is held. NULL for NULL. The caller must hold a
+/// reference on `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_get_trace(stream: *mut relay_stream) -> *mut ctf_trace {
     ffi_guard!("relay_stream_get_trace", ptr::null_mut(), {
@@ -1030,7 +1110,8 @@ pub extern "C" fn relay_stream_get_trace(stream: *mut relay_stream) -> *mut ctf_
     })
 }
 
-/// The reference count of `stream`; -1 for NULL.
+/// The reference count of `stream`; -1 for NULL. The caller must hold a
+/// reference on `stream` (or keep it allocated, as for relay_session_get()).
 #[no_mangle]
 pub extern "C" fn relay_stream_get_ref_count(stream: *mut relay_stream) -> c_long {
     ffi_guard!("relay_stream_get_ref_count", -1, {
@@ -1041,7 +1122,8 @@ pub extern "C" fn relay_stream_get_ref_count(stream: *mut relay_stream) -> c_lon
 /// Take the lock of `stream` (innermost: nests inside its trace's and its
 /// session's locks; also guards its indexes and viewer streams). Returns 0;
 /// 1 when taken out of order (reported); -1, not taken, for NULL or when
-/// this thread already holds it.
+/// this thread already holds it. The caller must hold a reference on
+/// `stream`.
 #[no_mangle]
 pub extern "C" fn relay_stream_lock(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_stream_lock", -1, {
@@ -1056,7 +1138,10 @@ pub extern "C" fn relay_stream_lock(stream: *mut relay_stream) -> c_int {
 /// drop their self references, then its owner's reference is put, so the
 /// caller must not use `stream` afterwards unless it holds a reference of
 /// its own. Returns 0, or -1 when NULL or not held by this thread (nothing
-/// released).
+/// released). The caller must hold the lock (taken by this thread) and a
+/// reference on `stream`, or have given up the owner's reference by a close
+/// made under the lock (the stream then stays allocated until this call
+/// returns).
 #[no_mangle]
 pub extern "C" fn relay_stream_unlock(stream: *mut relay_stream) -> c_int {
     ffi_guard!("relay_stream_unlock", -1, {
@@ -1109,7 +1194,9 @@ pub extern "C" fn relay_index_get_by_id_or_create(
 }
 
 /// Take a reference on `index` unless its count is 0; true when taken. At
-/// count 0: false and one warning line, as for relay_session_get().
+/// count 0: false and one warning line, as for relay_session_get(). The
+/// caller must hold a reference on `index`, or the lock of its stream with
+/// `index` borrowed under it (see relay_index_get_by_id_or_create()).
 #[no_mangle]
 pub extern "C" fn relay_index_get(index: *mut relay_index) -> bool {
     ffi_guard!("relay_index_get", false, {
@@ -1118,7 +1205,8 @@ pub extern "C" fn relay_index_get(index: *mut relay_index) -> bool {
 }
 
 /// Drop a reference on `index`; at 0 it leaves its stream and puts its
-/// stream reference. NULL does nothing.
+/// stream reference. NULL does nothing. The caller gives up the reference
+/// it drops (never put a borrowed index).
 #[no_mangle]
 pub extern "C" fn relay_index_put(index: *mut relay_index) {
     ffi_guard!("relay_index_put", (), {
@@ -1131,8 +1219,16 @@ pub extern "C" fn relay_index_put(index: *mut relay_index) {
 /// reclaimed then unless someone holds a reference from relay_index_get()).
 /// Returns 0 when flushed now, 1 when no flush was done (data not there yet,
 /// or already flushed), -1 for NULL, as the original. The caller must hold
-/// the stream's lock (or a reference on `index`). The flush is done at once,
-/// also under the lock: a borrowed `index` is not to be used after a flush.
+/// the stream's lock (with `index` borrowed under it) or a reference on
+/// `index`; any thread. When the data has arrived, the flush is done under
+/// the stream's lock: if this thread does not hold it, the call takes the
+/// stream's lock, and waits for it while another thread holds it (checked
+/// against the locks this thread holds, as relay_stream_lock() is), then
+/// releases it, which completes a close of the stream made meanwhile (see
+/// relay_stream_close()); when no flush is due it takes no lock. The flush
+/// is done at once, also under the caller's lock: a borrowed `index` is not
+/// to be used after a flush; one the caller holds a reference on stays valid
+/// until it puts it.
 #[no_mangle]
 pub extern "C" fn relay_index_try_flush(index: *mut relay_index) -> c_int {
     ffi_guard!("relay_index_try_flush", -1, {
@@ -1161,7 +1257,9 @@ pub extern "C" fn relay_index_close_all(stream: *mut relay_stream) -> c_int {
     })
 }
 
-/// The sequence number of `index`, or `RELAY_SEQ_UNSET` for NULL.
+/// The sequence number of `index`, or `RELAY_SEQ_UNSET` for NULL. The
+/// caller must hold a reference on `index`, or its stream's lock with
+/// `index` borrowed under it.
 #[no_mangle]
 pub extern "C" fn relay_index_get_net_seq_num(index: *mut relay_index) -> u64 {
     ffi_guard!("relay_index_get_net_seq_num", RELAY_SEQ_UNSET, {
@@ -1169,7 +1267,9 @@ pub extern "C" fn relay_index_get_net_seq_num(index: *mut relay_index) -> u64 {
     })
 }
 
-/// The reference count of `index`; -1 for NULL.
+/// The reference count of `index`; -1 for NULL. The caller must hold a
+/// reference on `index`, or its stream's lock with `index` borrowed under
+/// it.
 #[no_mangle]
 pub extern "C" fn relay_index_get_ref_count(index: *mut relay_index) -> c_long {
     ffi_guard!("relay_index_get_ref_count", -1, {
@@ -1207,7 +1307,9 @@ pub extern "C" fn relay_viewer_stream_create(
 }
 
 /// Look a viewer stream up by handle and take a reference (put it when
-/// done). NULL when absent or when its count reached 0.
+/// done). NULL when absent (never created, or closed) or when its count
+/// reached 0. Takes no lock and needs no reference: any thread, holding any
+/// lock, inside a read-side section or not.
 #[no_mangle]
 pub extern "C" fn relay_viewer_stream_get_by_id(handle: u64) -> *mut relay_viewer_stream {
     ffi_guard!("relay_viewer_stream_get_by_id", ptr::null_mut(), {
@@ -1221,7 +1323,9 @@ pub extern "C" fn relay_viewer_stream_get_by_id(handle: u64) -> *mut relay_viewe
 }
 
 /// Take a reference on `vstream` unless its count is 0; true when taken. At
-/// count 0: false and one warning line, as for relay_session_get().
+/// count 0: false and one warning line, as for relay_session_get(). The
+/// caller must hold a reference on `vstream` (or keep it allocated, as for
+/// relay_session_get()).
 #[no_mangle]
 pub extern "C" fn relay_viewer_stream_get(vstream: *mut relay_viewer_stream) -> bool {
     ffi_guard!("relay_viewer_stream_get", false, {
@@ -1230,7 +1334,8 @@ pub extern "C" fn relay_viewer_stream_get(vstream: *mut relay_viewer_stream) -> 
 }
 
 /// Drop a reference on `vstream`; at 0 it leaves the viewer stream table and
-/// puts its stream reference. NULL does nothing.
+/// puts its stream reference. NULL does nothing. The caller gives up the
+/// reference it drops.
 #[no_mangle]
 pub extern "C" fn relay_viewer_stream_put(vstream: *mut relay_viewer_stream) {
     ffi_guard!("relay_viewer_stream_put", (), {
@@ -1239,7 +1344,12 @@ pub extern "C" fn relay_viewer_stream_put(vstream: *mut relay_viewer_stream) {
 }
 
 /// Close `vstream`: it leaves the viewer stream table and its ownership
-/// reference is put. Returns 0, or -1 for NULL or when already closed.
+/// reference (the owner's reference, from relay_viewer_stream_create()) is
+/// put. Returns 0, or -1 (one warning line) for NULL or when already closed,
+/// by this function or by relay_viewer_session_close() of a viewer session
+/// attached to its stream's session. The caller gives up the owner's
+/// reference: it must not use `vstream` afterwards unless it holds a
+/// reference of its own. Any thread.
 #[no_mangle]
 pub extern "C" fn relay_viewer_stream_close(vstream: *mut relay_viewer_stream) -> c_int {
     ffi_guard!("relay_viewer_stream_close", -1, {
@@ -1254,8 +1364,9 @@ pub extern "C" fn relay_viewer_stream_close(vstream: *mut relay_viewer_stream) -
     })
 }
 
-/// The stream of `vstream`, WITHOUT a new reference: valid while `vstream`
-/// is held. NULL for NULL.
+/// The stream of `vstream`, WITHOUT a new reference (a borrowed pointer):
+/// valid while `vstream` is held. NULL for NULL. The caller must hold a
+/// reference on `vstream`.
 #[no_mangle]
 pub extern "C" fn relay_viewer_stream_get_stream(
     vstream: *mut relay_viewer_stream,
@@ -1272,7 +1383,8 @@ pub extern "C" fn relay_viewer_stream_get_stream(
     })
 }
 
-/// The seek position `vstream` was created with (0 for NULL).
+/// The seek position `vstream` was created with (0 for NULL). The caller
+/// must hold a reference on `vstream`.
 #[no_mangle]
 pub extern "C" fn relay_viewer_stream_get_seek(vstream: *mut relay_viewer_stream) -> u32 {
     ffi_guard!("relay_viewer_stream_get_seek", 0, {
@@ -1280,7 +1392,8 @@ pub extern "C" fn relay_viewer_stream_get_seek(vstream: *mut relay_viewer_stream
     })
 }
 
-/// The reference count of `vstream`; -1 for NULL.
+/// The reference count of `vstream`; -1 for NULL. The caller must hold a
+/// reference on `vstream` (or keep it allocated, as for relay_session_get()).
 #[no_mangle]
 pub extern "C" fn relay_viewer_stream_get_ref_count(vstream: *mut relay_viewer_stream) -> c_long {
     ffi_guard!("relay_viewer_stream_get_ref_count", -1, {
@@ -1293,7 +1406,11 @@ pub extern "C" fn relay_viewer_stream_get_ref_count(vstream: *mut relay_viewer_s
 
 /// Create a viewer session (not refcounted) with no session attached.
 /// Destroy it with relay_viewer_session_destroy(), or hand it to a live
-/// connection with relay_connection_set_viewer_session().
+/// connection with relay_connection_set_viewer_session(), which then owns it
+/// and destroys it at its final put. The functions taking `vs` need it not
+/// destroyed: "the caller must hold `vs`" means that it owns it (created and
+/// neither destroyed nor handed over), or holds a reference on the
+/// connection that owns it. Needs nothing; any thread.
 #[no_mangle]
 pub extern "C" fn relay_viewer_session_create() -> *mut relay_viewer_session {
     ffi_guard!("relay_viewer_session_create", ptr::null_mut(), {
@@ -1304,7 +1421,8 @@ pub extern "C" fn relay_viewer_session_create() -> *mut relay_viewer_session {
 /// Attach `session` to `vs`, taking a reference on the session. A session is
 /// attached to one viewer session at a time. Returns 0, or -1 (nothing
 /// changes) for NULL, a closed `vs`, a session already attached, or a
-/// session whose count is 0. The caller must hold a reference on `session`.
+/// session whose count is 0. The caller must hold `vs` (see
+/// relay_viewer_session_create()) and a reference on `session`.
 #[no_mangle]
 pub extern "C" fn relay_viewer_session_attach(
     vs: *mut relay_viewer_session,
@@ -1330,7 +1448,9 @@ pub extern "C" fn relay_viewer_session_attach(
 }
 
 /// Detach `session` from `vs`, putting the reference taken by the attach.
-/// Returns 0, or -1 for NULL or a session not attached to `vs`.
+/// Returns 0, or -1 for NULL or a session not attached to `vs`. The caller
+/// must hold `vs` (see relay_viewer_session_create()) and a reference on
+/// `session` (or know it attached to `vs`, whose reference keeps it).
 #[no_mangle]
 pub extern "C" fn relay_viewer_session_detach(
     vs: *mut relay_viewer_session,
@@ -1353,7 +1473,9 @@ pub extern "C" fn relay_viewer_session_detach(
     })
 }
 
-/// Whether `session` is attached to `vs` (false for NULL).
+/// Whether `session` is attached to `vs` (false for NULL). The caller must
+/// hold `vs` (see relay_viewer_session_create()) and a reference on
+/// `session`.
 #[no_mangle]
 pub extern "C" fn relay_viewer_session_is_attached(
     vs: *mut relay_viewer_session,
@@ -1369,7 +1491,9 @@ pub extern "C" fn relay_viewer_session_is_attached(
 
 /// Close `vs`: close the viewer streams of every attached session (putting
 /// their ownership references), then detach every session. Returns 0, or -1
-/// for NULL or when already closed.
+/// for NULL or when already closed. The caller must hold `vs` (see
+/// relay_viewer_session_create()); it still holds it afterwards (a closed
+/// viewer session refuses attaches until it is destroyed).
 #[no_mangle]
 pub extern "C" fn relay_viewer_session_close(vs: *mut relay_viewer_session) -> c_int {
     ffi_guard!("relay_viewer_session_close", -1, {
@@ -1384,9 +1508,18 @@ pub extern "C" fn relay_viewer_session_close(vs: *mut relay_viewer_session) -> c
     })
 }
 
-/// Close `vs` if needed and free it after a grace period. Not for a viewer
-/// session owned by a connection (the connection destroys it). NULL does
-/// nothing. `vs` must not be used after this call.
+/// Close `vs` if needed (see relay_viewer_session_close()) and free it after
+/// a grace period. NULL does nothing. Refused, with a warning, for a viewer
+/// session owned by a connection (given to one with
+/// relay_connection_set_viewer_session()): that connection's final put
+/// destroys it. The caller gives up `vs`: no call on it may start after this
+/// one. A call on `vs` made by another thread at the same time (attach,
+/// detach, is_attached or close, which then act before the close or find
+/// `vs` closed) must be made inside a read-side section entered before this
+/// call began: that keeps its memory valid until the section ends.
+/// relay_connection_set_viewer_session() and another
+/// relay_viewer_session_destroy() of `vs` must not overlap this call at all.
+/// Any thread; may be called inside a read-side section.
 #[no_mangle]
 pub extern "C" fn relay_viewer_session_destroy(vs: *mut relay_viewer_session) {
     ffi_guard!("relay_viewer_session_destroy", (), {
@@ -1413,7 +1546,10 @@ pub extern "C" fn relay_viewer_session_destroy(vs: *mut relay_viewer_session) {
 // Connections.
 
 /// Create a connection table (one per worker thread). NULL only if memory
-/// runs out.
+/// runs out. Needs nothing; any thread. Destroy it with
+/// relay_connection_table_destroy(): until it is destroyed and its grace
+/// period ended, traceref_live_objects() counts it and TRACEREF_LEAK_CHECK=1
+/// reports it.
 #[no_mangle]
 pub extern "C" fn relay_connection_table_create() -> *mut relay_connection_table {
     ffi_guard!("relay_connection_table_create", ptr::null_mut(), {
@@ -1438,7 +1574,8 @@ pub extern "C" fn relay_connection_table_create() -> *mut relay_connection_table
 /// connection or nothing. A call on `table` that may overlap this one must be
 /// made inside a read-side section (traceref_read_lock()) entered before
 /// this call began: that keeps the table's memory valid until it returns.
-/// `table` must not be used once this call returned.
+/// The caller gives up `table`: it must not be used once this call
+/// returned. Any thread.
 #[no_mangle]
 pub extern "C" fn relay_connection_table_destroy(table: *mut relay_connection_table) -> c_int {
     ffi_guard!("relay_connection_table_destroy", -1, {
@@ -1464,7 +1601,8 @@ pub extern "C" fn relay_connection_table_destroy(table: *mut relay_connection_ta
 /// RELAY_CONTROL, RELAY_VIEWER_COMMAND, ...): count 1, the owner's
 /// reference, dropped by relay_connection_close() (or by the table's
 /// destruction once added to one). NULL for a negative socket or a type
-/// outside RELAY_CONNECTION_UNKNOWN..RELAY_VIEWER_NOTIFICATION.
+/// outside RELAY_CONNECTION_UNKNOWN..RELAY_VIEWER_NOTIFICATION. Needs
+/// nothing; any thread.
 #[no_mangle]
 pub extern "C" fn relay_connection_create(sock: c_int, r#type: c_int) -> *mut relay_connection {
     ffi_guard!("relay_connection_create", ptr::null_mut(), {
@@ -1520,7 +1658,8 @@ pub extern "C" fn relay_connection_table_add(
 /// when its count reached 0, or for NULL. A lookup that overlaps a close,
 /// an add or the table's destruction finds the connection or nothing; one
 /// that may overlap the destruction must be made inside a read-side section
-/// entered before it began (see relay_connection_table_destroy()).
+/// entered before it began (see relay_connection_table_destroy()). Takes no
+/// lock and needs no reference on a connection; any thread.
 #[no_mangle]
 pub extern "C" fn relay_connection_get_by_sock(
     table: *mut relay_connection_table,
@@ -1537,7 +1676,9 @@ pub extern "C" fn relay_connection_get_by_sock(
 }
 
 /// Take a reference on `conn` unless its count is 0; true when taken. At
-/// count 0: false and one warning line, as for relay_session_get().
+/// count 0: false and one warning line, as for relay_session_get(). The
+/// caller must hold a reference on `conn` (or keep it allocated, as for
+/// relay_session_get()).
 #[no_mangle]
 pub extern "C" fn relay_connection_get(conn: *mut relay_connection) -> bool {
     ffi_guard!("relay_connection_get", false, {
@@ -1550,7 +1691,8 @@ pub extern "C" fn relay_connection_get(conn: *mut relay_connection) -> bool {
 /// session (putting the session's owner reference; as for
 /// relay_session_close(), a stream whose lock this thread holds completes
 /// its close at relay_stream_unlock()) and puts the connection's own session
-/// reference. NULL does nothing.
+/// reference. NULL does nothing. The caller gives up the reference it drops;
+/// any thread.
 #[no_mangle]
 pub extern "C" fn relay_connection_put(conn: *mut relay_connection) {
     ffi_guard!("relay_connection_put", (), {
@@ -1564,7 +1706,11 @@ pub extern "C" fn relay_connection_put(conn: *mut relay_connection) {
 /// relay_connection_table_add() of `conn`: an add that came first is undone
 /// here, one that comes after is refused, so that once this call returned
 /// no lookup finds `conn`. Safe to call while its table is being destroyed:
-/// `conn` is closed once, by one of the two.
+/// `conn` is closed once, by one of the two. The caller gives up the owner's
+/// reference (the one relay_connection_create() returned): it must not use
+/// `conn` afterwards unless it holds a reference of its own, and when that
+/// reference was the last one, the connection's final put is made here (see
+/// relay_connection_put()). Any thread.
 #[no_mangle]
 pub extern "C" fn relay_connection_close(conn: *mut relay_connection) -> c_int {
     ffi_guard!("relay_connection_close", -1, {
@@ -1610,8 +1756,11 @@ pub extern "C" fn relay_connection_set_session(
 }
 
 /// Give `vs` to `conn`: the connection owns it from now on, and its final
-/// put closes and destroys it. Returns 0, or -1 (nothing changes) for NULL,
-/// a connection that already has one, or a viewer session owned elsewhere.
+/// put closes and destroys it (the caller must not destroy it). Returns 0,
+/// or -1 (nothing changes) for NULL, a connection that already has one, or
+/// a viewer session owned by another connection (or already given to this
+/// one). The caller must hold a reference on `conn` and own `vs`; it must
+/// not be destroying `vs` (see relay_viewer_session_destroy()).
 #[no_mangle]
 pub extern "C" fn relay_connection_set_viewer_session(
     conn: *mut relay_connection,
@@ -1634,8 +1783,9 @@ pub extern "C" fn relay_connection_set_viewer_session(
     })
 }
 
-/// The session of `conn`, WITHOUT a new reference (valid while `conn` is
-/// held), or NULL.
+/// The session of `conn`, WITHOUT a new reference (a borrowed pointer,
+/// valid while `conn` is held), or NULL. The caller must hold a reference on
+/// `conn`.
 #[no_mangle]
 pub extern "C" fn relay_connection_get_session(conn: *mut relay_connection) -> *mut relay_session {
     ffi_guard!("relay_connection_get_session", ptr::null_mut(), {
@@ -1650,8 +1800,9 @@ pub extern "C" fn relay_connection_get_session(conn: *mut relay_connection) -> *
     })
 }
 
-/// The viewer session of `conn` (owned by it; valid while `conn` is held),
-/// or NULL.
+/// The viewer session of `conn` (owned by it; a borrowed pointer, valid
+/// while `conn` is held), or NULL. The caller must hold a reference on
+/// `conn`.
 #[no_mangle]
 pub extern "C" fn relay_connection_get_viewer_session(
     conn: *mut relay_connection,
@@ -1668,7 +1819,8 @@ pub extern "C" fn relay_connection_get_viewer_session(
     })
 }
 
-/// The socket of `conn`, or -1 for NULL.
+/// The socket of `conn`, or -1 for NULL. The caller must hold a reference
+/// on `conn`.
 #[no_mangle]
 pub extern "C" fn relay_connection_get_sock(conn: *mut relay_connection) -> c_int {
     ffi_guard!("relay_connection_get_sock", -1, {
@@ -1676,7 +1828,8 @@ pub extern "C" fn relay_connection_get_sock(conn: *mut relay_connection) -> c_in
     })
 }
 
-/// The type of `conn`, or -1 for NULL.
+/// The type of `conn`, or -1 for NULL. The caller must hold a reference on
+/// `conn`.
 #[no_mangle]
 pub extern "C" fn relay_connection_get_type(conn: *mut relay_connection) -> c_int {
     ffi_guard!("relay_connection_get_type", -1, {
@@ -1684,7 +1837,8 @@ pub extern "C" fn relay_connection_get_type(conn: *mut relay_connection) -> c_in
     })
 }
 
-/// The reference count of `conn`; -1 for NULL.
+/// The reference count of `conn`; -1 for NULL. The caller must hold a
+/// reference on `conn` (or keep it allocated, as for relay_session_get()).
 #[no_mangle]
 pub extern "C" fn relay_connection_get_ref_count(conn: *mut relay_connection) -> c_long {
     ffi_guard!("relay_connection_get_ref_count", -1, {
