@@ -15,23 +15,39 @@
 //! Where the frees run: crossbeam-epoch runs a deferred closure on whichever
 //! thread next collects, and every pin may collect, so a closure can run
 //! inside an application's lookup, get or put. The closure therefore frees
-//! nothing: it moves its batch to the *ready* list. Ready batches are freed
-//! (their payload destructors run) only by the library's reclaim thread,
-//! which also drives the epoch while batches are outstanding, and by
-//! [`barrier`], documented to reclaim on its caller's thread. So no
-//! destructor runs where the application may hold a lock that it takes
-//! (liburcu's `call_rcu` thread, for the same reason).
+//! nothing: it moves its batch to the *ready* list. A ready batch is
+//! *finished* (its objects' finishers run: the application's payload
+//! destructors) only by the library's reclaim thread, which also drives the
+//! epoch while batches are outstanding, and by [`barrier`], documented to
+//! reclaim on its caller's thread. So no destructor runs where the
+//! application may hold a lock that it takes (liburcu's `call_rcu` thread,
+//! for the same reason).
+//!
+//! The memory itself is the library's and its free runs no application
+//! code: a finished batch is *handed back* to the stripe that retired it,
+//! and a thread of that stripe frees it at its next object creation
+//! ([`free_handed_back`]), so that memory is freed by the thread that
+//! allocated it (glibc's per-thread arenas contend otherwise, and the
+//! allocation that follows reuses what was just freed). A batch with
+//! nothing to finish goes back to its stripe straight from the deferred
+//! closure (which only moves it). Whatever a stripe has not taken back
+//! after [`STALE`] the reclaim thread frees, and [`barrier`] frees
+//! everything.
 
 use crossbeam_epoch::{self as epoch, Guard};
 use parking_lot::{Condvar, Mutex};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// An object waiting for its grace period.
 struct Retired {
     ptr: *mut (),
+    /// Runs the application's code that goes with the object (its payload
+    /// destructor), on the reclaim thread or in a barrier.
+    finish: Option<unsafe fn(*mut ())>,
+    /// Frees the object's memory; runs no application code.
     free: unsafe fn(*mut ()),
 }
 
@@ -48,15 +64,38 @@ const POLL: Duration = Duration::from_millis(1);
 #[repr(align(128))]
 struct Stripe(Mutex<Vec<Retired>>);
 
-/// A batch past its grace period, waiting to be freed.
+/// How long a batch handed back to its stripe waits for a thread of that
+/// stripe to free it before the reclaim thread frees it itself (the
+/// stripe's threads may have stopped creating objects).
+const STALE: Duration = Duration::from_millis(20);
+
+/// A batch past its grace period, waiting to be finished and freed.
 struct Ready {
     seq: u64,
+    /// The stripe that retired it.
+    stripe: usize,
     objs: Vec<Retired>,
+    /// When it was handed back to its stripe.
+    handed_at: Option<Instant>,
+}
+
+/// Finished batches handed back to a stripe, and their number (read without
+/// the lock by creations that find nothing to free).
+#[repr(align(128))]
+struct HandBack {
+    batches: Mutex<Vec<Ready>>,
+    len: AtomicUsize,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Stripe = Stripe(Mutex::new(Vec::new()));
 static PENDING: [Stripe; STRIPES] = [EMPTY; STRIPES];
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_HAND_BACK: HandBack = HandBack {
+    batches: Mutex::new(Vec::new()),
+    len: AtomicUsize::new(0),
+};
+static HANDED_BACK: [HandBack; STRIPES] = [NO_HAND_BACK; STRIPES];
 static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
 /// Batches handed to crossbeam-epoch and not yet freed.
 static OUTSTANDING: Mutex<BTreeSet<u64>> = Mutex::new(BTreeSet::new());
@@ -94,45 +133,147 @@ thread_local! {
     static READ_SECTION: RefCell<(usize, Option<Guard>)> = const { RefCell::new((0, None)) };
 }
 
-/// Retire `ptr`: `free(ptr)` runs after a grace period, on the reclaim
-/// thread or inside a [`barrier`], never on the calling thread otherwise.
+/// The calling thread's stripe.
+fn my_stripe() -> usize {
+    STRIPE.try_with(|s| *s).unwrap_or(0)
+}
+
+/// Retire `ptr`: after a grace period, `free(ptr)` frees it, on a thread of
+/// the calling thread's stripe in a later object creation, on the reclaim
+/// thread, or inside a [`barrier`]; never in a lookup, get or put.
 ///
 /// # Safety
 /// `ptr` is unreachable from every table and list that readers walk, and no
-/// counted reference to it remains. `free` frees it exactly once.
+/// counted reference to it remains. `free` frees it exactly once and runs
+/// no application code.
 pub unsafe fn retire(ptr: *mut (), free: unsafe fn(*mut ())) {
-    let s = STRIPE.try_with(|s| *s).unwrap_or(0);
+    // SAFETY: per this function's contract.
+    unsafe { retire_with(ptr, None, free) }
+}
+
+/// [`retire`], with `finish(ptr)` run first, after the grace period, on the
+/// reclaim thread or inside a [`barrier`] only: the application's code that
+/// goes with the object (its payload destructor).
+///
+/// # Safety
+/// As for [`retire`]; `finish`, if any, runs once, before `free`.
+pub unsafe fn retire_with(
+    ptr: *mut (),
+    finish: Option<unsafe fn(*mut ())>,
+    free: unsafe fn(*mut ()),
+) {
+    let s = my_stripe();
     let (batch, seq) = {
         let mut list = PENDING[s].0.lock();
-        list.push(Retired { ptr, free });
+        list.push(Retired { ptr, finish, free });
         if list.len() < BATCH {
             return;
         }
         take(&mut list)
     };
-    submit(batch, seq);
+    submit(batch, seq, s);
     wake_reclaimer();
 }
 
-/// Free a batch whose grace period ended and mark it done.
-fn run(objs: Vec<Retired>, seq: u64) {
-    for r in objs {
-        // SAFETY: per `retire`'s contract, each entry is freed once, now that
-        // its grace period has elapsed (callers pass only such batches).
-        unsafe { (r.free)(r.ptr) };
+/// Run the finishers of a batch whose grace period ended.
+fn finish(b: &Ready) {
+    for r in &b.objs {
+        if let Some(f) = r.finish {
+            // SAFETY: per `retire_with`'s contract, once, after the grace
+            // period (only ready batches get here, each once).
+            unsafe { f(r.ptr) };
+        }
     }
-    OUTSTANDING.lock().remove(&seq);
 }
 
-/// Free every ready batch, on the calling thread (the reclaim thread, or a
-/// barrier's caller).
-fn drain_ready() -> bool {
+/// Free a finished batch and mark it done.
+fn free_batch(b: Ready) {
+    for r in b.objs {
+        // SAFETY: per `retire`'s contract, each entry is freed once, after
+        // its grace period and its finisher.
+        unsafe { (r.free)(r.ptr) };
+    }
+    OUTSTANDING.lock().remove(&b.seq);
+}
+
+/// Finish every ready batch, on the calling thread (the reclaim thread, or a
+/// barrier's caller), then hand it back to its stripe, or free it at once
+/// (`hand_back` false: the barrier).
+fn drain_ready(hand_back: bool) -> bool {
     let ready = std::mem::take(&mut RECLAIMER.lock().ready);
     let any = !ready.is_empty();
     for b in ready {
-        run(b.objs, b.seq);
+        finish(&b);
+        if hand_back {
+            give_back(b);
+        } else {
+            free_batch(b);
+        }
     }
     any
+}
+
+/// Hand a finished batch back to its stripe. Frees nothing: this may run
+/// inside any pin (see `submit`).
+fn give_back(mut b: Ready) {
+    b.handed_at = Some(Instant::now());
+    let h = &HANDED_BACK[b.stripe];
+    let mut l = h.batches.lock();
+    l.push(b);
+    h.len.store(l.len(), Ordering::Relaxed);
+}
+
+/// Free the batches that have waited for their stripe longer than
+/// [`STALE`] (the reclaim thread's part).
+fn free_stale() {
+    for h in HANDED_BACK.iter() {
+        if h.len.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        let stale: Vec<Ready> = {
+            let mut l = h.batches.lock();
+            let now = Instant::now();
+            let n = l
+                .iter()
+                .take_while(|b| b.handed_at.is_some_and(|t| now - t >= STALE))
+                .count();
+            let old = l.drain(..n).collect();
+            h.len.store(l.len(), Ordering::Relaxed);
+            old
+        };
+        stale.into_iter().for_each(free_batch);
+    }
+}
+
+/// Free the batches handed back to stripe `s`.
+fn free_stripe(s: usize) {
+    let h = &HANDED_BACK[s];
+    let batches = {
+        let mut l = h.batches.lock();
+        h.len.store(0, Ordering::Relaxed);
+        std::mem::take(&mut *l)
+    };
+    batches.into_iter().for_each(free_batch);
+}
+
+/// Free the memory of the objects that the calling thread's stripe retired,
+/// whose grace period ended and whose finishers ran: called by the relay
+/// objects' creation, so that memory is freed where it was allocated, just
+/// before the next allocation. Runs no application code; takes no lock when
+/// there is nothing to free.
+#[inline]
+pub fn free_handed_back() {
+    let s = my_stripe();
+    if HANDED_BACK[s].len.load(Ordering::Relaxed) != 0 {
+        free_stripe(s);
+    }
+}
+
+/// Whether any stripe has batches handed back.
+fn any_handed_back() -> bool {
+    HANDED_BACK
+        .iter()
+        .any(|h| h.len.load(Ordering::Relaxed) != 0)
 }
 
 /// Take a stripe's pending objects as a batch and register its number as
@@ -147,9 +288,22 @@ fn take(list: &mut Vec<Retired>) -> (Vec<Retired>, u64) {
 /// Hand a registered batch to crossbeam-epoch. Its closure, run after the
 /// grace period on whatever thread collects, only moves the batch to the
 /// ready list.
-fn submit(objs: Vec<Retired>, seq: u64) {
+fn submit(objs: Vec<Retired>, seq: u64, stripe: usize) {
     let guard = epoch::pin();
-    let work = move || RECLAIMER.lock().ready.push(Ready { seq, objs });
+    let work = move || {
+        let b = Ready {
+            seq,
+            stripe,
+            objs,
+            handed_at: None,
+        };
+        if b.objs.iter().all(|r| r.finish.is_none()) {
+            // Nothing to finish: straight back to its stripe.
+            give_back(b);
+        } else {
+            RECLAIMER.lock().ready.push(b);
+        }
+    };
     // SAFETY: the closure only hands over objects that are no longer
     // reachable (see `retire`); crossbeam-epoch runs it after every thread
     // pinned now has unpinned, which is the grace period those objects need.
@@ -185,7 +339,8 @@ fn wake_reclaimer() {
 /// otherwise sleep until a batch is submitted. Stops when asked at exit.
 fn reclaim_thread() {
     loop {
-        let freed = drain_ready();
+        let freed = drain_ready(true);
+        free_stale();
         let outstanding = !OUTSTANDING.lock().is_empty();
         let mut r = RECLAIMER.lock();
         if r.stop {
@@ -205,6 +360,12 @@ fn reclaim_thread() {
                     WAKE.wait_for(&mut r, POLL);
                 }
             }
+        } else if any_handed_back() {
+            // Nothing outstanding but memory its stripes have not taken
+            // back: leave it to them a little, then free what is stale.
+            r.idle = true;
+            WAKE.wait_for(&mut r, STALE);
+            r.idle = false;
         } else {
             r.idle = true;
             while r.idle && !r.stop {
@@ -335,13 +496,13 @@ pub fn barrier() -> bool {
     if in_read_section() {
         return false;
     }
-    for s in PENDING.iter() {
+    for (i, s) in PENDING.iter().enumerate() {
         let taken = {
             let mut list = s.0.lock();
             (!list.is_empty()).then(|| take(&mut list))
         };
         if let Some((batch, seq)) = taken {
-            submit(batch, seq);
+            submit(batch, seq, i);
         }
     }
     let upto = NEXT_BATCH.load(Ordering::Relaxed);
@@ -358,7 +519,8 @@ pub fn barrier() -> bool {
         // deferred batches whose grace period is over; those handed back to
         // their stripes are freed here.
         epoch::pin().flush();
-        drain_ready();
+        drain_ready(false);
+        (0..STRIPES).for_each(free_stripe);
         spins += 1;
         if spins > 64 {
             std::thread::sleep(std::time::Duration::from_micros(50));
@@ -432,5 +594,52 @@ mod tests {
         assert!(barrier());
         assert_eq!(FREED.load(Ordering::Relaxed) - before, 3 * PER_THREAD);
         assert_eq!(FREED_ELSEWHERE.load(Ordering::Relaxed), 0);
+    }
+
+    static FREED_HERE: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        static FREEING_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    static FREED_ANYWHERE: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe fn count_free_here(p: *mut ()) {
+        if FREEING_HERE.with(|f| f.get()) {
+            FREED_HERE.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: `p` is a `Box<u64>` leaked by the test below.
+        drop(unsafe { Box::from_raw(p.cast::<u64>()) });
+        FREED_ANYWHERE.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A batch with nothing to finish goes back to the stripe that retired
+    /// it once its grace period ends, and that stripe's thread frees it in
+    /// `free_handed_back` (what object creation calls), where its memory
+    /// was allocated.
+    #[test]
+    fn handed_back_batches_are_freed_by_their_stripe() {
+        std::thread::spawn(|| {
+            for i in 0..BATCH {
+                let p = Box::into_raw(Box::new(i as u64)).cast::<()>();
+                // SAFETY: reachable from nowhere else; freed once.
+                unsafe { retire(p, count_free_here) };
+            }
+            let s = my_stripe();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while HANDED_BACK[s].len.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+                epoch::pin().flush();
+                std::thread::yield_now();
+            }
+            FREEING_HERE.with(|f| f.set(true));
+            free_handed_back();
+            FREEING_HERE.with(|f| f.set(false));
+        })
+        .join()
+        .unwrap();
+        assert!(barrier());
+        assert_eq!(FREED_ANYWHERE.load(Ordering::Relaxed), BATCH);
+        // Taken back well before the reclaim thread would find it stale.
+        assert_eq!(FREED_HERE.load(Ordering::Relaxed), BATCH);
     }
 }

@@ -78,6 +78,11 @@ impl Head {
         }
     }
 
+    /// Whether a payload is attached.
+    pub fn has_payload(&self) -> bool {
+        !self.payload.load(Ordering::Acquire).is_null()
+    }
+
     pub fn payload(&self) -> *mut c_void {
         let p = self.payload.load(Ordering::Acquire);
         // SAFETY: a published payload lives as long as the object.
@@ -85,17 +90,29 @@ impl Head {
     }
 }
 
-impl Drop for Head {
-    fn drop(&mut self) {
-        let p = *self.payload.get_mut();
+impl Head {
+    /// Detach the payload and run its destructor (once: the payload is
+    /// gone afterwards). Called when the object is reclaimed, on the
+    /// reclaim thread or in a barrier (see `reclaim`).
+    pub fn destroy_payload(&self) {
+        let p = self.payload.swap(std::ptr::null_mut(), Ordering::AcqRel);
         if !p.is_null() {
-            // SAFETY: the payload box is owned by the head and dropped once.
+            // SAFETY: the payload box is owned by the head; the swap took it
+            // out, so it is dropped once.
             let p = unsafe { Box::from_raw(p) };
             if let Some(d) = p.dtor {
                 // SAFETY: the caller registered `d` for `data`; it runs once.
                 unsafe { d(p.data) };
             }
         }
+    }
+}
+
+impl Drop for Head {
+    fn drop(&mut self) {
+        // Reclaimed objects were finished already; this covers objects
+        // discarded before they were ever published.
+        self.destroy_payload();
     }
 }
 
@@ -112,7 +129,10 @@ pub trait RelayObject: Sized + Send + Sync + 'static {
 }
 
 /// Box a new object and count it in the census. The result has count 1.
+/// First frees the memory of objects this thread retired earlier whose
+/// reclamation is done (no application code runs; see `reclaim`).
 pub fn create<T: RelayObject>(obj: T) -> *mut T {
+    reclaim::free_handed_back();
     let p = Box::into_raw(Box::new(obj));
     census::register(T::KIND, p as *const (), describe::<T>);
     trace_ref!("create", "{} {:p}: created, count 1", T::KIND.name(), p);
@@ -226,10 +246,16 @@ pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
         Dec::ToZero => {
             trace_ref!(func, "{} {}: 1 -> 0, released", T::KIND.name(), o.id());
             o.release();
+            // A payload can no longer be attached (that needs a reference):
+            // only an object that has one needs finishing.
+            let finisher = o
+                .head()
+                .has_payload()
+                .then_some(finish::<T> as unsafe fn(*mut ()));
             // SAFETY: `release` unlinked the object from every table and list
             // readers walk, and the count is zero, so it is unreachable except
             // to readers already inside a read-side section.
-            unsafe { reclaim::retire(o as *const T as *mut (), free::<T>) };
+            unsafe { reclaim::retire_with(o as *const T as *mut (), finisher, free::<T>) };
         }
         Dec::Underflow => misuse!(
             func,
@@ -239,6 +265,16 @@ pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
         ),
         Dec::Parked => {}
     }
+}
+
+/// Run the application's code that goes with a retired object, after its
+/// grace period: its payload destructor.
+///
+/// # Safety
+/// `p` is a retired `T` from [`create`], finished once, before [`free`].
+unsafe fn finish<T: RelayObject>(p: *mut ()) {
+    // SAFETY: per the contract, the object is still allocated.
+    unsafe { (*p.cast::<T>()).head().destroy_payload() };
 }
 
 /// Free a retired object after its grace period.
