@@ -52,6 +52,7 @@
 enum kind {
 	K_NODE, /* embedded struct bt_object */
 	K_TRACE, K_SC, K_EC, /* CTF-IR */
+	K_INT, K_STRUCT,      /* CTF-IR field types */
 	K_SESSION, K_CTRACE, K_STREAM, K_INDEX, K_VSTREAM, K_CONN,
 	KINDS
 };
@@ -120,7 +121,7 @@ static int pick_bt(struct hand *t)
 	int idx[HAND], m = 0, i;
 
 	for (i = 0; i < t->n; i++)
-		if (t->h[i].kind <= K_EC)
+		if (t->h[i].kind <= K_STRUCT)
 			idx[m++] = i;
 	return m ? idx[rnd(t, m)] : -1;
 }
@@ -208,6 +209,8 @@ static void put_ref(enum kind k, void *p)
 	case K_TRACE: bt_ctf_trace_put(p); break;
 	case K_SC: bt_ctf_stream_class_put(p); break;
 	case K_EC: bt_ctf_event_class_put(p); break;
+	case K_INT:
+	case K_STRUCT: bt_ctf_field_type_put(p); break;
 	case K_SESSION: relay_session_put(p); break;
 	case K_CTRACE: relay_ctf_trace_put(p); break;
 	case K_STREAM: relay_stream_put(p); break;
@@ -420,6 +423,89 @@ static bool op_bt_walk(struct hand *t)
 	}
 	if (rnd(t, 8) == 0)
 		TCHECK(traceref_dump_dot(p, t->devnull) == 0);
+	return true;
+}
+
+/* Field types shared between threads: integers and structures made here,
+ * fields added (an integer, or a fresh structure: nothing it contains can
+ * contain the structure it joins), payloads set on held event classes
+ * (replacing and putting the previous one), every getter. */
+static bool op_field_types(struct hand *t)
+{
+	int i = pick(t, K_STRUCT, -1);
+	char name[32];
+
+	if (full(t))
+		return false;
+	switch (rnd(t, 5)) {
+	case 0: {
+		struct bt_ctf_field_type *ft =
+			bt_ctf_field_type_integer_create(1 + (unsigned int)rnd(t, 64));
+
+		TCHECK(ft != NULL);
+		TCHECK(bt_ctf_field_type_integer_get_size(ft) >= 1);
+		hold(t, K_INT, ft, false);
+		break;
+	}
+	case 1: {
+		struct bt_ctf_field_type *st = bt_ctf_field_type_structure_create();
+
+		TCHECK(st != NULL);
+		hold(t, K_STRUCT, st, false);
+		break;
+	}
+	case 2: {
+		int f = rnd(t, 2) ? pick(t, K_INT, -1) : -1;
+		struct bt_ctf_field_type *member;
+
+		if (i < 0)
+			return false;
+		snprintf(name, sizeof(name), "f%ld", atomic_fetch_add(&next_name, 1));
+		if (f >= 0) {
+			member = t->h[f].p;
+			bt_ctf_field_type_get(member);
+		} else {
+			member = bt_ctf_field_type_structure_create(); /* fresh */
+			TCHECK(member != NULL);
+		}
+		TCHECK(bt_ctf_field_type_structure_add_field(t->h[i].p, member, name) == 0);
+		bt_ctf_field_type_put(member); /* the structure holds it */
+		break;
+	}
+	case 3: {
+		int n, k;
+		const char *fname = NULL;
+		struct bt_ctf_field_type *ft = NULL;
+
+		if (i < 0)
+			return false;
+		n = bt_ctf_field_type_structure_get_field_count(t->h[i].p);
+		TCHECK(n >= 0);
+		if (n == 0)
+			return true;
+		k = rnd(t, n);
+		TCHECK(bt_ctf_field_type_structure_get_field(t->h[i].p, &fname, &ft, k) == 0);
+		TCHECK(fname != NULL && ft != NULL);
+		bt_ctf_field_type_put(ft);
+		ft = bt_ctf_field_type_structure_get_field_type_by_name(t->h[i].p, fname);
+		TCHECK(ft != NULL);
+		bt_ctf_field_type_put(ft);
+		break;
+	}
+	default: {
+		int e = pick(t, K_EC, -1);
+		struct bt_ctf_field_type *payload;
+
+		if (e < 0)
+			return false;
+		if (i >= 0 && rnd(t, 2))
+			TCHECK(bt_ctf_event_class_set_payload_type(t->h[e].p, t->h[i].p) == 0);
+		payload = bt_ctf_event_class_get_payload_type(t->h[e].p);
+		if (payload)
+			hold(t, K_STRUCT, payload, false);
+		break;
+	}
+	}
 	return true;
 }
 
@@ -883,6 +969,7 @@ static const struct {
 	int weight;
 } ops[] = {
 	{ op_bt_create, 6 }, { op_bt_refs, 8 }, { op_bt_move, 6 }, { op_bt_walk, 5 },
+	{ op_field_types, 5 },
 	{ op_session_create, 3 }, { op_lookup, 8 }, { op_walk, 2 },
 	{ op_session_misc, 4 }, { op_trace, 4 }, { op_stream_create, 4 },
 	{ op_data, 8 }, { op_index_ref, 3 }, { op_stream_misc, 4 },
