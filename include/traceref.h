@@ -65,11 +65,34 @@
 /** Put the reference held in `dst`, move `src` into `dst`, set `src` to NULL. */
 #define BT_MOVE(dst, src) do { bt_put(dst); (dst) = (src); (src) = NULL; } while (0)
 
+/**
+ * Your struct from a pointer to one of its members: `ptr` points to the
+ * member `member` of a `type`. Used with the `struct traceref_object *` that
+ * traceref_table_get() returns or a release function receives.
+ */
+#define TRACEREF_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
 
 /**
  * Widest integer field type, in bits (as upstream).
  */
 #define MAX_INTEGER_SIZE 64
+
+/**
+ * Level of the relay session locks, for traceref_mutex_init(): lower
+ * levels are taken first (outer), higher ones inside.
+ */
+#define TRACEREF_LEVEL_SESSION 1000
+
+/**
+ * Level of the relay ctf-trace locks.
+ */
+#define TRACEREF_LEVEL_CTF_TRACE 2000
+
+/**
+ * Level of the relay stream locks.
+ */
+#define TRACEREF_LEVEL_STREAM 3000
 
 /**
  * Connection type: not yet known.
@@ -100,6 +123,13 @@
  * Sequence number value meaning "none yet" (`-1ULL`).
  */
 #define RELAY_SEQ_UNSET 18446744073709551615ull
+
+/**
+ * Nesting level of a lock: lower is outer. The relay locks have fixed
+ * levels; a mutex of a C kind ([`crate::ffi::mutex`]) has the one its
+ * owner gives, in the same order.
+ */
+struct Level;
 
 /**
  * An event class: a child of a stream class.
@@ -164,6 +194,12 @@ struct relay_viewer_session;
 struct relay_viewer_stream;
 
 /**
+ * A table of objects of C kinds by key (uint64_t or string), read without
+ * locks. It holds no references.
+ */
+struct traceref_table;
+
+/**
  * Header of every object of the Babeltrace model. A C structure that wants
  * to be reference counted by this library embeds it as its FIRST member and
  * calls bt_object_init() on it. Its contents are private: never read or
@@ -196,6 +232,63 @@ struct bt_object {
 typedef void (*bt_object_release_func)(struct bt_object *obj);
 
 /**
+ * A mutex with a nesting level, to embed anywhere in your struct (fixed
+ * size; its contents are the library's). Initialise it with
+ * traceref_mutex_init(), destroy it with traceref_mutex_destroy().
+ */
+struct traceref_mutex {
+  uint64_t _opaque[4];
+};
+
+/**
+ * The library's part of an object of your own kind. Embed it anywhere in
+ * your struct (fixed size; its contents are the library's) and find your
+ * struct again with TRACEREF_CONTAINER_OF(). Initialise it with
+ * traceref_object_init(); the memory must stay valid until the kind's free
+ * function is called for it.
+ */
+struct traceref_object {
+  uint64_t _opaque[16];
+};
+
+/**
+ * Called once per object, by the put that drops its count to 0, after the
+ * object left every table it was in and before its reference on its
+ * container is dropped. Runs on the thread of that put, with no library
+ * lock held: it may get and put other objects (not this one) and call any
+ * function of this library except traceref_reclaim_barrier(). The object's
+ * memory stays valid until the free function.
+ */
+typedef void (*traceref_release_func)(struct traceref_object *obj);
+
+/**
+ * Called once per object after its grace period, on the traceref-reclaim
+ * thread or inside traceref_reclaim_barrier(): free the struct that embeds
+ * `obj`. The library touches the object no more.
+ */
+typedef void (*traceref_free_func)(struct traceref_object *obj);
+
+/**
+ * A kind of objects that C code defines. The library only reads it; it
+ * must outlive every object of the kind (a static constant, typically).
+ */
+struct traceref_kind {
+  /**
+   * The kind's name, in diagnostics, leak reports and pictures (may be
+   * NULL: "C object").
+   */
+  const char *name;
+  /**
+   * Called at the put that drops the count to 0; may be NULL.
+   */
+  traceref_release_func release;
+  /**
+   * Frees your struct after the grace period; required.
+   */
+  traceref_free_func free;
+};
+
+/**
  * Destructor of a payload attached with traceref_payload_set(): called
  * once, after the object's grace period, on the traceref-reclaim thread or
  * inside a traceref_reclaim_barrier() on its caller's thread (and, under
@@ -223,6 +316,21 @@ typedef int (*relay_session_visit_func)(struct relay_session *session, void *dat
  * it may call any function of this library.
  */
 typedef int (*relay_stream_visit_func)(struct relay_stream *stream, void *data);
+
+/**
+ * Visitor of traceref_table_for_each(): return 0 to go on, non-zero to
+ * stop. `obj` carries a reference valid during the call only (take one of
+ * your own with traceref_object_get() to keep it). Called on the thread
+ * that called traceref_table_for_each(), with no library lock held: it may
+ * call any function of this library.
+ */
+typedef int (*traceref_table_visit_func)(struct traceref_object *obj, void *data);
+
+
+
+
+
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -603,6 +711,13 @@ size_t traceref_live_objects(void);
  * table that another thread may be destroying follows the rule of
  * relay_connection_table_destroy().
  *
+ * With a table of objects of C kinds (`struct traceref_table`): its live
+ * objects, each with its kind, key and count, and dashed "ref" edges from
+ * each object to its container, up the chain. With an object of a C kind
+ * (`struct traceref_object`, held by the caller): that object and its
+ * containers. The same rules as for the relay registry apply (not a
+ * snapshot; each object drawn is held by the dump while it draws).
+ *
  * Any thread; it takes no relay lock, so it may be called holding any, and
  * inside a read-side section; not from a release function of the tree it
  * would draw, nor from a payload destructor. The picture is built in
@@ -611,6 +726,96 @@ size_t traceref_live_objects(void);
  * (part of the picture may have been written).
  */
 int traceref_dump_dot(const void *obj, int fd);
+
+/**
+ * Initialise `mutex`, unlocked, with a `name` for the messages (a string
+ * that outlives the mutex; may be NULL) and its nesting `level`: a thread
+ * may take it while holding only mutexes or relay locks of lower levels
+ * (the relay locks are at TRACEREF_LEVEL_SESSION, TRACEREF_LEVEL_CTF_TRACE
+ * and TRACEREF_LEVEL_STREAM). The memory need not be zeroed. Returns 0, or
+ * -1 for NULL `mutex`. The caller must own the memory of `mutex` and not
+ * have shared it yet; any thread.
+ */
+int traceref_mutex_init(struct traceref_mutex *mutex, const char *name, uint32_t level);
+
+/**
+ * Take `mutex`, waiting for it. Returns 0; 1 when taken out of order
+ * (reported with both locks named: this thread holds a mutex or relay lock
+ * of the same or a higher level); -1, not taken, for NULL, an uninitialised
+ * mutex, or one this thread holds already (reported). The caller must hold
+ * whatever keeps the struct embedding `mutex` alive (a reference); any
+ * thread.
+ */
+int traceref_mutex_lock(struct traceref_mutex *mutex);
+
+/**
+ * Release `mutex`. Returns 0, or -1 for NULL, an uninitialised mutex, or
+ * one this thread does not hold (reported, nothing released). The caller
+ * must hold the mutex (taken by this thread); any thread that does.
+ */
+int traceref_mutex_unlock(struct traceref_mutex *mutex);
+
+/**
+ * Destroy `mutex` (before freeing its memory): later calls on it are
+ * refused. Returns 0, or -1 for NULL, an uninitialised mutex, or one
+ * that a thread holds (reported, nothing done). The caller gives up the
+ * mutex: no other thread may use it any more; any thread.
+ */
+int traceref_mutex_destroy(struct traceref_mutex *mutex);
+
+/**
+ * Initialise `obj` as an object of `kind` with a count of 1: the owner's
+ * reference, dropped by traceref_object_close() (or by a put). The memory
+ * need not be zeroed. Returns 0, or -1 (nothing done) when `obj` or `kind`
+ * is NULL, when `kind` has no free function, or when `obj` is a live
+ * object already (initialised and not yet freed). The caller must own the
+ * memory of `obj` and must not have shared it yet; any thread.
+ */
+int traceref_object_init(struct traceref_object *obj, const struct traceref_kind *kind);
+
+/**
+ * Take a reference on `obj` unless its count is already 0. Returns true
+ * when it took one (the caller puts it), false when the count is 0 (the
+ * object is on its way out: reported, since the caller claims to hold a
+ * reference), for NULL and for a pointer that is not an initialised
+ * object. The caller must hold a reference on `obj`, or have it from a
+ * table inside a read-side section. Any thread.
+ */
+bool traceref_object_get(struct traceref_object *obj);
+
+/**
+ * Drop a reference on `obj`. The put that drops the count to 0 takes the
+ * object out of every table, runs the kind's release function, drops the
+ * object's reference on its container, and the kind's free function runs
+ * after a grace period. NULL does nothing; a put at 0 is reported and
+ * releases nothing. The caller gives up the reference it drops. Any thread.
+ */
+void traceref_object_put(struct traceref_object *obj);
+
+/**
+ * The count of `obj` (0 once released), or -1 for NULL or a pointer that
+ * is not an initialised object. The caller must hold a reference on `obj`
+ * (or be inside a read-side section that found it). Any thread.
+ */
+long traceref_object_get_ref_count(const struct traceref_object *obj);
+
+/**
+ * Put the owner's reference of `obj`, once. Returns 0, or -1 for NULL, a
+ * pointer that is not an initialised object, or a second close (reported;
+ * nothing is put). The caller gives up the owner's reference: it must hold
+ * another reference to use `obj` afterwards. Any thread.
+ */
+int traceref_object_close(struct traceref_object *obj);
+
+/**
+ * Make `obj` hold a new reference on `container`, dropped after the
+ * release of `obj` (so a container outlives what it contains). Returns 0,
+ * or -1 (nothing done, reported) for NULL, pointers that are not
+ * initialised objects, a `container` whose count is 0, an `obj` that has a
+ * container already, or a `container` that is `obj` or contained in it (a
+ * cycle). The caller must hold references on both. Any thread.
+ */
+int traceref_object_set_container(struct traceref_object *obj, struct traceref_object *container);
 
 /**
  * Enter a read-side section: objects seen by lookups made inside it stay
@@ -630,9 +835,11 @@ void traceref_read_lock(void);
 void traceref_read_unlock(void);
 
 /**
- * Wait until every relay object whose last reference was put before this
- * call has been reclaimed (its payload destructor has run and its memory is
- * freed). Returns 0, or -1 without waiting when called inside a read-side
+ * Wait until every relay object, and every object of a C kind, whose last
+ * reference was put before this call has been reclaimed (its payload
+ * destructor or its kind's free function has run and its memory is freed),
+ * including objects whose last reference such a destructor or free
+ * function drops: a chain of them is reclaimed by one call. Returns 0, or -1 without waiting when called inside a read-side
  * section (it would wait for itself). Any thread; it reclaims on the
  * calling thread too, so payload destructors may run inside it: do not
  * call it holding a lock that a destructor takes.
@@ -1467,6 +1674,73 @@ int relay_connection_get_type(struct relay_connection *conn);
  * reference on `conn` (or keep it allocated, as for relay_session_get()).
  */
 long relay_connection_get_ref_count(struct relay_connection *conn);
+
+/**
+ * Create an empty table. Returns it, to be destroyed with
+ * traceref_table_destroy(). Needs nothing; any thread.
+ */
+struct traceref_table *traceref_table_create(void);
+
+/**
+ * Destroy `table`: the objects still in it stay alive, out of it. Its
+ * memory is freed after a grace period (lookups running meanwhile find
+ * nothing). Returns 0, or -1 for NULL or a pointer that is not a live
+ * table. The caller gives up `table`: no call may use it afterwards or
+ * concurrently, and the calling thread must not be inside a read-side
+ * section that found objects through it and uses them afterwards. Any
+ * thread.
+ */
+int traceref_table_destroy(struct traceref_table *table);
+
+/**
+ * Add `obj` to `table` under `key`, unless a live object has that key.
+ * Returns `obj` when it went in (no reference taken: the table holds
+ * none); the object that has the key, with a new reference for the caller
+ * (who puts it), leaving `obj` out; or NULL for NULL arguments, pointers
+ * of the wrong kind, an object at count 0, or one that is in this table
+ * already. An object whose count is 0 holding the key is replaced. Racing
+ * adders of one key get one winner: the others get the winner. The caller
+ * must hold a reference on `obj`; any thread.
+ */
+struct traceref_object *traceref_table_add_unique(struct traceref_table *table, uint64_t key, struct traceref_object *obj);
+
+/**
+ * traceref_table_add_unique() with a string key (compared in full; the
+ * table keeps its own copy). NULL `key` returns NULL. The caller must hold
+ * a reference on `obj`; any thread.
+ */
+struct traceref_object *traceref_table_add_unique_str(struct traceref_table *table, const char *key, struct traceref_object *obj);
+
+/**
+ * The object with `key` in `table`, with a new reference for the caller
+ * (who puts it); NULL when absent, when its count is 0, or for a bad
+ * `table`. Never blocks. Needs nothing but a live `table`; any thread.
+ */
+struct traceref_object *traceref_table_get(struct traceref_table *table, uint64_t key);
+
+/**
+ * traceref_table_get() with a string key (compared in full). NULL `key`
+ * returns NULL. Needs nothing but a live `table`; any thread.
+ */
+struct traceref_object *traceref_table_get_str(struct traceref_table *table, const char *key);
+
+/**
+ * Take `obj` out of `table` before its release (a closed object that is
+ * still referenced, say). Takes and drops no reference. Returns 0, or -1
+ * when `obj` is not in `table`, and for NULL or wrong pointers. The caller
+ * must hold a reference on `obj`; any thread.
+ */
+int traceref_table_remove(struct traceref_table *table, struct traceref_object *obj);
+
+/**
+ * Call `visit(obj, data)` on each live object of `table` (those whose count
+ * is not 0 when the walk starts), each with a reference held during the
+ * visit; stop at the first non-zero return. Returns the number of objects
+ * visited, or -1 for NULL `table` or `visit`. Objects added during the walk
+ * may be missed. Needs nothing but a live `table`; any thread, no lock held
+ * by the library during the visits.
+ */
+int traceref_table_for_each(struct traceref_table *table, traceref_table_visit_func visit, void *data);
 
 #ifdef __cplusplus
 }  // extern "C"

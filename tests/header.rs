@@ -68,7 +68,7 @@ fn calls(text: &str, name: &str) -> Vec<Vec<String>> {
 fn every_pointer_parameter_is_tested_with_null() {
     let root = env!("CARGO_MANIFEST_DIR");
     let header = std::fs::read_to_string(format!("{root}/include/traceref.h")).unwrap();
-    let tests: String = ["bt_bad_input.c", "relay_bad_input.c"]
+    let tests: String = ["bt_bad_input.c", "relay_bad_input.c", "c_kinds_bad_input.c"]
         .iter()
         .map(|f| std::fs::read_to_string(format!("{root}/c-tests/unit/{f}")).unwrap())
         .collect();

@@ -12,6 +12,42 @@
 
 /* Compile-time checks (a negative array size fails the build). */
 typedef char bt_object_is_64_bytes[sizeof(struct bt_object) == 64 ? 1 : -1];
+typedef char traceref_object_is_128_bytes[sizeof(struct traceref_object) == 128 ? 1 : -1];
+typedef char traceref_mutex_is_32_bytes[sizeof(struct traceref_mutex) == 32 ? 1 : -1];
+
+/* The objects of C kinds, with the exact signatures. */
+struct c_kinds_api {
+	int (*init)(struct traceref_object *, const struct traceref_kind *);
+	bool (*get)(struct traceref_object *);
+	void (*put)(struct traceref_object *);
+	long (*count)(const struct traceref_object *);
+	int (*close)(struct traceref_object *);
+	int (*set_container)(struct traceref_object *, struct traceref_object *);
+	struct traceref_table *(*create)(void);
+	int (*destroy)(struct traceref_table *);
+	struct traceref_object *(*add)(struct traceref_table *, uint64_t, struct traceref_object *);
+	struct traceref_object *(*add_str)(struct traceref_table *, const char *,
+					   struct traceref_object *);
+	struct traceref_object *(*lookup)(struct traceref_table *, uint64_t);
+	struct traceref_object *(*lookup_str)(struct traceref_table *, const char *);
+	int (*remove)(struct traceref_table *, struct traceref_object *);
+	int (*for_each)(struct traceref_table *,
+			int (*)(struct traceref_object *, void *), void *);
+};
+
+static const struct c_kinds_api c_kinds_api = {
+	traceref_object_init, traceref_object_get, traceref_object_put,
+	traceref_object_get_ref_count, traceref_object_close,
+	traceref_object_set_container, traceref_table_create,
+	traceref_table_destroy, traceref_table_add_unique,
+	traceref_table_add_unique_str, traceref_table_get,
+	traceref_table_get_str, traceref_table_remove, traceref_table_for_each,
+};
+
+struct kind_user {
+	int x;
+	struct traceref_object obj;
+};
 
 int main(void)
 {
@@ -53,7 +89,12 @@ int main(void)
 		  trace_create && sc_create && ec_create && add_sc && add_ec &&
 		  sc_count && sc_at && ec_count && ec_at && sc_trace && ec_sc &&
 		  sc_name && ec_name && trace_get && trace_put && sc_get &&
-		  sc_put && ec_get && ec_put && live;
+		  sc_put && ec_get && ec_put && live && c_kinds_api.for_each &&
+		  c_kinds_api.init;
+	struct kind_user ku;
+
+	if (TRACEREF_CONTAINER_OF(&ku.obj, struct kind_user, obj) != &ku)
+		return 1;
 
 	/* The macros expand to valid statements (bt_put(NULL) does nothing). */
 	BT_PUT(p);

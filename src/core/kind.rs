@@ -24,13 +24,19 @@ pub enum Kind {
     RelayViewerSession = 0x7272_0006,
     RelayConnection = 0x7272_0007,
     RelayConnectionTable = 0x7272_0008,
+    /// An object of a kind C code defines (`struct traceref_object`).
+    CObject = 0x7272_0009,
+    /// A table of such objects (`struct traceref_table`).
+    CTable = 0x7272_000A,
+    /// A mutex of C code (`struct traceref_mutex`), not counted.
+    CMutex = 0x7272_000B,
 }
 
 /// Tag value written over an object when it is reclaimed, so that a later
 /// use of a dangling pointer is reported where the memory is still readable.
 pub(crate) const RECLAIMED: u32 = 0x7266_DEAD;
 
-pub const ALL: [Kind; 14] = [
+pub const ALL: [Kind; 17] = [
     Kind::BtObject,
     Kind::CtfTrace,
     Kind::CtfStreamClass,
@@ -45,6 +51,9 @@ pub const ALL: [Kind; 14] = [
     Kind::RelayViewerSession,
     Kind::RelayConnection,
     Kind::RelayConnectionTable,
+    Kind::CObject,
+    Kind::CTable,
+    Kind::CMutex,
 ];
 
 impl Kind {
@@ -65,6 +74,9 @@ impl Kind {
             Kind::RelayViewerSession => "viewer session",
             Kind::RelayConnection => "connection",
             Kind::RelayConnectionTable => "connection table",
+            Kind::CObject => "C object",
+            Kind::CTable => "object table",
+            Kind::CMutex => "mutex",
         }
     }
 

@@ -129,9 +129,17 @@ thread_local! {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES
     };
+    /// Whether this thread is running finishers (application code).
+    static FINISHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Guard of an explicit read-side section, and its nesting depth.
     static READ_SECTION: RefCell<(usize, Option<Guard>)> = const { RefCell::new((0, None)) };
 }
+
+/// Objects retired by finishers (application code run at reclamation, a C
+/// kind's free function say, that dropped a last reference): [`barrier`]
+/// goes round again while this grows, so that a chain of such frees is
+/// reclaimed by one barrier.
+static RETIRED_IN_FINISH: AtomicU64 = AtomicU64::new(0);
 
 /// The calling thread's stripe.
 fn my_stripe() -> usize {
@@ -162,6 +170,9 @@ pub unsafe fn retire_with(
     finish: Option<unsafe fn(*mut ())>,
     free: unsafe fn(*mut ()),
 ) {
+    if FINISHING.try_with(|f| f.get()).unwrap_or(false) {
+        RETIRED_IN_FINISH.fetch_add(1, Ordering::AcqRel);
+    }
     let s = my_stripe();
     let (batch, seq) = {
         let mut list = PENDING[s].0.lock();
@@ -177,6 +188,7 @@ pub unsafe fn retire_with(
 
 /// Run the finishers of a batch whose grace period ended.
 fn finish(b: &Ready) {
+    let _ = FINISHING.try_with(|f| f.set(true));
     for r in &b.objs {
         if let Some(f) = r.finish {
             // SAFETY: per `retire_with`'s contract, once, after the grace
@@ -184,6 +196,7 @@ fn finish(b: &Ready) {
             unsafe { f(r.ptr) };
         }
     }
+    let _ = FINISHING.try_with(|f| f.set(false));
 }
 
 /// Free a finished batch and mark it done.
@@ -489,13 +502,25 @@ pub fn read_unlock() -> bool {
         .unwrap_or(false)
 }
 
-/// Wait until every object retired before the call has been freed. Must not
+/// Wait until every object retired before the call has been freed, and
+/// those that their finishers retired in turn (rounds until none). Must not
 /// be called inside a read-side section (it would wait for itself): returns
 /// false, doing nothing, in that case.
 pub fn barrier() -> bool {
     if in_read_section() {
         return false;
     }
+    loop {
+        let before = RETIRED_IN_FINISH.load(Ordering::Acquire);
+        barrier_once();
+        if RETIRED_IN_FINISH.load(Ordering::Acquire) == before {
+            return true;
+        }
+    }
+}
+
+/// One round of [`barrier`]: the objects retired before it.
+fn barrier_once() {
     for (i, s) in PENDING.iter().enumerate() {
         let taken = {
             let mut list = s.0.lock();
@@ -513,7 +538,7 @@ pub fn barrier() -> bool {
             .first()
             .is_none_or(|&first| first >= upto);
         if done {
-            return true;
+            return;
         }
         // Each pin-and-flush tries to advance the global epoch and runs the
         // deferred batches whose grace period is over; those handed back to

@@ -31,6 +31,13 @@ use libc::{c_int, c_void};
 /// table that another thread may be destroying follows the rule of
 /// relay_connection_table_destroy().
 ///
+/// With a table of objects of C kinds (`struct traceref_table`): its live
+/// objects, each with its kind, key and count, and dashed "ref" edges from
+/// each object to its container, up the chain. With an object of a C kind
+/// (`struct traceref_object`, held by the caller): that object and its
+/// containers. The same rules as for the relay registry apply (not a
+/// snapshot; each object drawn is held by the dump while it draws).
+///
 /// Any thread; it takes no relay lock, so it may be called holding any, and
 /// inside a read-side section; not from a release function of the tree it
 /// would draw, nor from a payload destructor. The picture is built in
@@ -55,6 +62,16 @@ pub extern "C" fn traceref_dump_dot(obj: *const c_void, fd: c_int) -> c_int {
                 TagCheck::Ok(Kind::RelayConnectionTable) => {
                     // SAFETY: the tag says this is a live connection table.
                     crate::relay::dot::registry(Some(unsafe { &*obj.cast::<ConnectionTable>() }))
+                }
+                TagCheck::Ok(Kind::CTable) => {
+                    // SAFETY: the tag says this is a live table of C objects.
+                    let t = unsafe { &*obj.cast::<crate::relay::cobject::CTable>() };
+                    crate::relay::cobject::dot(Some(t), None)
+                }
+                TagCheck::Ok(Kind::CObject) => {
+                    // SAFETY: the tag says this is an object of a C kind.
+                    let o = unsafe { &*obj.cast::<crate::relay::cobject::CObject>() };
+                    crate::relay::cobject::dot(None, Some(o))
                 }
                 other => {
                     misuse!(F, "{:p} cannot be drawn ({:?})", obj, other);

@@ -10,7 +10,10 @@
 
 pub mod bt;
 pub mod dot;
+pub mod mutex;
+pub mod object;
 pub mod relay;
+pub mod table;
 
 #[cfg(test)]
 mod misuse_tests;

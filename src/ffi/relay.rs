@@ -236,9 +236,11 @@ pub extern "C" fn traceref_read_unlock() {
     })
 }
 
-/// Wait until every relay object whose last reference was put before this
-/// call has been reclaimed (its payload destructor has run and its memory is
-/// freed). Returns 0, or -1 without waiting when called inside a read-side
+/// Wait until every relay object, and every object of a C kind, whose last
+/// reference was put before this call has been reclaimed (its payload
+/// destructor or its kind's free function has run and its memory is freed),
+/// including objects whose last reference such a destructor or free
+/// function drops: a chain of them is reclaimed by one call. Returns 0, or -1 without waiting when called inside a read-side
 /// section (it would wait for itself). Any thread; it reclaims on the
 /// calling thread too, so payload destructors may run inside it: do not
 /// call it holding a lock that a destructor takes.

@@ -15,12 +15,41 @@ use parking_lot::lock_api::RawMutex as _;
 use parking_lot::RawMutex;
 use std::cell::RefCell;
 
-/// Nesting level of a lock: lower is outer.
+/// Nesting level of a lock: lower is outer. The relay locks have fixed
+/// levels; a mutex of a C kind ([`crate::ffi::mutex`]) has the one its
+/// owner gives, in the same order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Session = 0,
-    Trace = 1,
-    Stream = 2,
+pub struct Level(pub u32);
+
+#[allow(non_upper_case_globals)]
+impl Level {
+    pub const Session: Level = Level(1000);
+    pub const Trace: Level = Level(2000);
+    pub const Stream: Level = Level(3000);
+}
+
+/// Whose lock it is, for the messages.
+#[derive(Clone, Copy)]
+pub enum Who {
+    /// A relay object's: kind and id.
+    Relay(Kind, u64),
+    /// A named mutex of C code (its name, a C string that outlives it).
+    Named(*const libc::c_char),
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Who::Relay(k, id) => write!(f, "the lock of {} {}", k.name(), id),
+            Who::Named(n) if n.is_null() => write!(f, "a mutex"),
+            // SAFETY: a non-null name is a C string that outlives its mutex.
+            Who::Named(n) => write!(
+                f,
+                "mutex {}",
+                unsafe { std::ffi::CStr::from_ptr(n) }.to_string_lossy()
+            ),
+        }
+    }
 }
 
 /// A lock the C caller takes and releases explicitly.
@@ -29,8 +58,7 @@ pub struct ObjLock(RawMutex);
 struct Held {
     lock: *const ObjLock,
     level: Level,
-    kind: Kind,
-    id: u64,
+    who: Who,
 }
 
 thread_local! {
@@ -54,7 +82,7 @@ impl ObjLock {
 
     /// Where taking this lock (of object `kind` `id` at `level`) stands
     /// against the locks this thread holds; an order violation is reported.
-    fn check(&self, func: &str, level: Level, kind: Kind, id: u64) -> Locked {
+    fn check(&self, func: &str, level: Level, who: Who) -> Locked {
         let me = self as *const ObjLock;
         HELD.try_with(|h| {
             let h = h.borrow();
@@ -62,14 +90,21 @@ impl ObjLock {
                 return Locked::Recursive;
             }
             if let Some(inner) = h.iter().rev().find(|e| e.level >= level) {
+                let rule = match (who, inner.who) {
+                    (Who::Relay(..), Who::Relay(..)) => {
+                        "locks nest session, then ctf-trace, then stream".to_string()
+                    }
+                    _ => format!(
+                        "locks nest by increasing level: {} is at {}, {} at {}",
+                        who, level.0, inner.who, inner.level.0
+                    ),
+                };
                 misuse!(
                     func,
-                    "lock order violation: taking the lock of {} {} while holding the lock \
-                     of {} {} (locks nest session, then ctf-trace, then stream)",
-                    kind.name(),
-                    id,
-                    inner.kind.name(),
-                    inner.id
+                    "lock order violation: taking {} while holding {} ({})",
+                    who,
+                    inner.who,
+                    rule
                 );
                 return Locked::OutOfOrder;
             }
@@ -79,14 +114,13 @@ impl ObjLock {
     }
 
     /// Take the raw lock and record it as held by this thread.
-    fn acquire(&self, level: Level, kind: Kind, id: u64) {
+    fn acquire(&self, level: Level, who: Who) {
         self.0.lock();
         let _ = HELD.try_with(|h| {
             h.borrow_mut().push(Held {
                 lock: self,
                 level,
-                kind,
-                id,
+                who,
             })
         });
     }
@@ -109,29 +143,30 @@ impl ObjLock {
 
     /// Take the lock of object `kind` `id` at `level`.
     pub fn lock(&self, func: &str, level: Level, kind: Kind, id: u64) -> Locked {
-        let verdict = self.check(func, level, kind, id);
+        self.lock_as(func, level, Who::Relay(kind, id))
+    }
+
+    /// Take the lock of `who` at `level`.
+    pub fn lock_as(&self, func: &str, level: Level, who: Who) -> Locked {
+        let verdict = self.check(func, level, who);
         if verdict == Locked::Recursive {
-            misuse!(
-                func,
-                "this thread already holds the lock of {} {}; not taken again",
-                kind.name(),
-                id
-            );
+            misuse!(func, "this thread already holds {}; not taken again", who);
             return verdict;
         }
-        self.acquire(level, kind, id);
+        self.acquire(level, who);
         verdict
     }
 
     /// Release the lock. Refused (false) when this thread does not hold it.
     pub fn unlock(&self, func: &str, kind: Kind, id: u64) -> bool {
+        self.unlock_as(func, Who::Relay(kind, id))
+    }
+
+    /// Release the lock of `who`. Refused (false) when this thread does not
+    /// hold it.
+    pub fn unlock_as(&self, func: &str, who: Who) -> bool {
         if !self.forget() {
-            misuse!(
-                func,
-                "this thread does not hold the lock of {} {}; not released",
-                kind.name(),
-                id
-            );
+            misuse!(func, "this thread does not hold {}; not released", who);
             return false;
         }
         // SAFETY: this thread took the lock (it was in its held list).
@@ -147,10 +182,10 @@ impl ObjLock {
     /// the caller holds, as [`lock`](Self::lock) is: a violation is reported
     /// naming both locks (the lock is still taken).
     pub fn take_unless_held(&self, func: &str, level: Level, kind: Kind, id: u64) -> bool {
-        if self.check(func, level, kind, id) == Locked::Recursive {
+        if self.check(func, level, Who::Relay(kind, id)) == Locked::Recursive {
             return false;
         }
-        self.acquire(level, kind, id);
+        self.acquire(level, Who::Relay(kind, id));
         true
     }
 
@@ -165,11 +200,15 @@ impl ObjLock {
             h.borrow_mut().push(Held {
                 lock: self,
                 level,
-                kind,
-                id,
+                who: Who::Relay(kind, id),
             })
         });
         true
+    }
+
+    /// Whether any thread holds this lock.
+    pub fn is_locked(&self) -> bool {
+        self.0.is_locked()
     }
 
     /// Whether the calling thread holds this lock.

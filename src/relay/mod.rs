@@ -7,6 +7,7 @@
 //! per-thread connection tables. Every refcounted object follows the life
 //! written once in [`object`]; each file here adds only what its kind holds.
 
+pub mod cobject;
 pub mod connection;
 pub mod dot;
 pub mod index;

@@ -126,6 +126,40 @@ pub trait RelayObject: Sized + Send + Sync + 'static {
     /// list, and put the references held on containers. The memory stays
     /// valid until the grace period ends.
     fn release(&self);
+    /// Whose memory the object lives in: [`Memory::Boxed`] (made by
+    /// [`create`], freed by dropping the box) or [`Memory::Caller`] (C
+    /// code's own struct: the Rust state is dropped in place, then
+    /// [`RelayObject::hand_back`] returns the memory to its owner).
+    const MEMORY: Memory = Memory::Boxed;
+    /// For [`Memory::Caller`] objects: give the memory back to the
+    /// application (its free function), after the Rust state was dropped.
+    /// Runs application code: only in a finisher (reclaim thread or
+    /// barrier).
+    ///
+    /// # Safety
+    /// `p` is the object's address, its state already dropped in place.
+    unsafe fn hand_back(_p: *mut Self, _giver: *const c_void) {}
+    /// What [`RelayObject::hand_back`] needs, read before the state is
+    /// dropped (a C kind's function table).
+    fn giver(&self) -> *const c_void {
+        std::ptr::null()
+    }
+    /// The object's name in diagnostics: kind and id by default.
+    fn who(&self) -> String {
+        format!("{} {}", Self::KIND.name(), self.id())
+    }
+    /// Called once when the object is reclaimed, before its memory goes
+    /// (drop it from registries of live addresses).
+    fn forget(&self) {}
+}
+
+/// Where an object's memory comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memory {
+    /// A `Box` allocated by [`create`].
+    Boxed,
+    /// The caller's struct (an embedded `traceref_object`).
+    Caller,
 }
 
 /// Box a new object and count it in the census. The result has count 1.
@@ -139,11 +173,18 @@ pub fn create<T: RelayObject>(obj: T) -> *mut T {
     p
 }
 
+/// Count an object that C code placed in its own memory
+/// ([`Memory::Caller`]) in the census: the counterpart of [`create`].
+pub fn adopt<T: RelayObject>(o: &T) {
+    census::register(T::KIND, o as *const T as *const (), describe::<T>);
+    trace_ref!("init", "{}: initialised, count 1", o.who());
+}
+
 /// Leak report line of a live object.
 unsafe fn describe<T: RelayObject>(p: *const ()) -> String {
     // SAFETY: called on tracked (live) objects only.
     let o = unsafe { &*p.cast::<T>() };
-    format!("{}, count {}", o.id(), o.head().count())
+    format!("{}, count {}", o.who(), o.head().count())
 }
 
 /// Free an object that was never published (creation failed half-way).
@@ -193,34 +234,21 @@ pub unsafe fn checked<'a, T: RelayObject>(func: &str, p: *const c_void) -> Optio
 pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
     match o.head().count.get() {
         Some(Inc::Up(old)) => {
-            trace_ref!(
-                func,
-                "{} {}: {} -> {}",
-                T::KIND.name(),
-                o.id(),
-                old,
-                old + 1
-            );
+            trace_ref!(func, "{}: {} -> {}", o.who(), old, old + 1);
             true
         }
         Some(Inc::FromZero) => true,
         Some(Inc::Saturated) => {
             misuse!(
                 func,
-                "{} {}: reference count overflow; the count is saturated and the object leaks",
-                T::KIND.name(),
-                o.id()
+                "{}: reference count overflow; the count is saturated and the object leaks",
+                o.who()
             );
             true
         }
         Some(Inc::Parked) => true,
         None => {
-            trace_ref!(
-                func,
-                "{} {}: count is 0, get refused",
-                T::KIND.name(),
-                o.id()
-            );
+            trace_ref!(func, "{}: count is 0, get refused", o.who());
             false
         }
     }
@@ -234,23 +262,16 @@ pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
 pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
     match o.head().count.put() {
         Dec::Down(old) => {
-            trace_ref!(
-                func,
-                "{} {}: {} -> {}",
-                T::KIND.name(),
-                o.id(),
-                old,
-                old - 1
-            );
+            trace_ref!(func, "{}: {} -> {}", o.who(), old, old - 1);
         }
         Dec::ToZero => {
-            trace_ref!(func, "{} {}: 1 -> 0, released", T::KIND.name(), o.id());
+            trace_ref!(func, "{}: 1 -> 0, released", o.who());
             o.release();
             // A payload can no longer be attached (that needs a reference):
             // only an object that has one needs finishing.
-            let finisher = o
-                .head()
-                .has_payload()
+            // Caller memory is handed back by application code, which runs
+            // only in finishers.
+            let finisher = (T::MEMORY == Memory::Caller || o.head().has_payload())
                 .then_some(finish::<T> as unsafe fn(*mut ()));
             // SAFETY: `release` unlinked the object from every table and list
             // readers walk, and the count is zero, so it is unreachable except
@@ -259,9 +280,8 @@ pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
         }
         Dec::Underflow => misuse!(
             func,
-            "{} {}: put on a reference count of zero; nothing released",
-            T::KIND.name(),
-            o.id()
+            "{}: put on a reference count of zero; nothing released",
+            o.who()
         ),
         Dec::Parked => {}
     }
@@ -275,6 +295,20 @@ pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
 unsafe fn finish<T: RelayObject>(p: *mut ()) {
     // SAFETY: per the contract, the object is still allocated.
     unsafe { (*p.cast::<T>()).head().destroy_payload() };
+    if T::MEMORY == Memory::Caller {
+        let p = p.cast::<T>();
+        // SAFETY: the object is retired and finished once: nothing else
+        // reads it. What gives it back is read before the state goes; the memory is
+        // the caller's, handed back once the state is dropped in place.
+        unsafe {
+            let giver = (*p).giver();
+            (*p).forget();
+            census::unregister(T::KIND, p as *const ());
+            (*p).head().tag.mark_reclaimed();
+            std::ptr::drop_in_place(p);
+            T::hand_back(p, giver);
+        }
+    }
 }
 
 /// Free a retired object after its grace period.
@@ -282,6 +316,10 @@ unsafe fn finish<T: RelayObject>(p: *mut ()) {
 /// # Safety
 /// `p` is a retired `T` from [`create`], freed exactly once.
 unsafe fn free<T: RelayObject>(p: *mut ()) {
+    if T::MEMORY == Memory::Caller {
+        // Handed back by `finish` already.
+        return;
+    }
     let p = p.cast::<T>();
     // SAFETY: per the contract.
     unsafe {

@@ -1,0 +1,574 @@
+//! Objects of kinds that C code defines, in the C code's own memory, and the
+//! tables that find them by key.
+//!
+//! A [`CObject`] is a relay object like the others (the life of
+//! [`object`]: count 1 at init, gets refused at zero, release at zero, free
+//! after a grace period), placed in a `struct traceref_object` that C code
+//! embeds in its struct ([`Memory::Caller`]): at the end of the grace period
+//! its state is dropped in place and the kind's free function gives the
+//! memory back.
+//!
+//! A [`CTable`] maps keys (`u64` or whole strings) to objects without
+//! holding references. Readers load the current map inside an epoch pin and
+//! never block; writers serialise on the table's mutex and publish a new
+//! map (copy on write), the old one being freed after a grace period. Each
+//! object keeps the list of its memberships (table, key), so that its
+//! release takes it out of every table before the kind's release runs.
+//!
+//! Lock order: a table's writer lock, then an object's membership lock. The
+//! release takes the membership list out under the object's lock alone and
+//! only then visits the tables, inside a pin that keeps a table destroyed
+//! meanwhile allocated.
+
+use super::object::{self, Head, Memory, RelayObject};
+use super::Ptr;
+use crate::core::census;
+use crate::core::kind::{Kind, Tag};
+use crate::core::reclaim;
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
+use libc::{c_char, c_void};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+/// The function table of a C kind (`struct traceref_kind`, same layout).
+#[repr(C)]
+pub struct KindFns {
+    pub name: *const c_char,
+    pub release: Option<unsafe extern "C" fn(obj: *mut c_void)>,
+    pub free: Option<unsafe extern "C" fn(obj: *mut c_void)>,
+}
+
+impl KindFns {
+    /// The kind's name, or "C object" when it has none.
+    pub fn name(&self) -> String {
+        if self.name.is_null() {
+            Kind::CObject.name().to_string()
+        } else {
+            // SAFETY: a non-null name is a NUL-terminated string that lives as
+            // long as the kind (the documented contract).
+            unsafe { CStr::from_ptr(self.name) }
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+}
+
+/// A key: a number, or a whole string (compared in full).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Key {
+    Id(u64),
+    Str(Box<[u8]>),
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Id(k) => write!(f, "{k}"),
+            Key::Str(s) => write!(f, "\"{}\"", String::from_utf8_lossy(s)),
+        }
+    }
+}
+
+struct Membership {
+    table: *const CTable,
+    key: Key,
+}
+
+struct Links {
+    tables: Vec<Membership>,
+    /// The first key the object was added with, for diagnostics.
+    label: Option<Key>,
+}
+
+/// The library's state inside a `struct traceref_object`.
+#[repr(C)]
+pub struct CObject {
+    head: Head,
+    kind: *const KindFns,
+    closed: AtomicBool,
+    container: AtomicPtr<CObject>,
+    links: Mutex<Links>,
+}
+
+// SAFETY: the raw pointers are the kind (immutable, shared by contract) and
+// tables (reached under the rules of the module comment); the rest is
+// synchronised.
+unsafe impl Send for CObject {}
+unsafe impl Sync for CObject {}
+
+/// The addresses of the live objects that C code initialised, so that
+/// initialising one again is caught without reading memory that may be
+/// uninitialised.
+mod registry {
+    use parking_lot::Mutex;
+    use std::collections::BTreeSet;
+
+    const SHARDS: usize = 16;
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
+    static LIVE: [Mutex<BTreeSet<usize>>; SHARDS] = [EMPTY; SHARDS];
+
+    fn shard(p: usize) -> &'static Mutex<BTreeSet<usize>> {
+        &LIVE[(p >> 6) % SHARDS]
+    }
+
+    /// Record `p` as live; false when it already was.
+    pub fn enroll(p: usize) -> bool {
+        shard(p).lock().insert(p)
+    }
+
+    pub fn withdraw(p: usize) {
+        shard(p).lock().remove(&p);
+    }
+}
+
+/// Why `init` refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InitError {
+    /// The kind has no free function.
+    NoFree,
+    /// The memory holds a live object already.
+    Live,
+}
+
+impl CObject {
+    /// Place a new object (count 1) at `p`.
+    ///
+    /// # Safety
+    /// `p` is writable memory of the size of `struct traceref_object`, aligned
+    /// for it, and `kind` a valid kind that outlives the object.
+    pub unsafe fn init(p: *mut CObject, kind: *const KindFns) -> Result<(), InitError> {
+        // SAFETY: per the contract.
+        if unsafe { (*kind).free }.is_none() {
+            return Err(InitError::NoFree);
+        }
+        if !registry::enroll(p as usize) {
+            return Err(InitError::Live);
+        }
+        reclaim::free_handed_back();
+        // SAFETY: `p` is writable and, per the registry, holds no live object.
+        unsafe {
+            p.write(CObject {
+                head: Head::new(Kind::CObject),
+                kind,
+                closed: AtomicBool::new(false),
+                container: AtomicPtr::new(std::ptr::null_mut()),
+                links: Mutex::new(Links {
+                    tables: Vec::new(),
+                    label: None,
+                }),
+            });
+            object::adopt(&*p);
+        }
+        Ok(())
+    }
+
+    fn kind(&self) -> &KindFns {
+        // SAFETY: the kind outlives its objects (contract of `init`).
+        unsafe { &*self.kind }
+    }
+
+    /// The name of the object's kind.
+    pub fn kind_name(&self) -> String {
+        self.kind().name()
+    }
+
+    pub fn kind_ptr(&self) -> *const KindFns {
+        self.kind
+    }
+
+    /// Mark closed; false when it already was.
+    pub fn close(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn container(&self) -> *mut CObject {
+        self.container.load(Ordering::Acquire)
+    }
+
+    /// Make `self` hold a reference on `container`. Refused when it has one
+    /// already (`Err(false)`), when the container is at zero, or when it
+    /// would close a cycle (`Err(true)`).
+    pub fn set_container(&self, func: &str, container: &CObject) -> Result<(), bool> {
+        // Walk up from `container`: each link is held by the reference its
+        // child holds, and the caller holds `container`.
+        let mut c: *const CObject = container;
+        while !c.is_null() {
+            if std::ptr::eq(c, self) {
+                return Err(true);
+            }
+            // SAFETY: see above: every object on the chain is held.
+            c = unsafe { &*c }.container();
+        }
+        if !object::get(func, container) {
+            return Err(false);
+        }
+        let p = container as *const CObject as *mut CObject;
+        if self
+            .container
+            .compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: the reference just taken.
+            unsafe { object::put(func, container) };
+            return Err(false);
+        }
+        Ok(())
+    }
+
+    /// Leave every table, inside a pin (see the module comment).
+    fn leave_tables(&self) {
+        let _pin = epoch::pin();
+        let list = std::mem::take(&mut self.links.lock().tables);
+        for m in list {
+            // SAFETY: a table is retired by its destroy only after it took
+            // itself out of the lists of its objects; this list was taken
+            // before, inside the pin, so the table is still allocated.
+            unsafe { &*m.table }.remove_entry(&m.key, self);
+        }
+    }
+}
+
+impl RelayObject for CObject {
+    const KIND: Kind = Kind::CObject;
+    const MEMORY: Memory = Memory::Caller;
+
+    fn head(&self) -> &Head {
+        &self.head
+    }
+
+    fn id(&self) -> u64 {
+        match &self.links.lock().label {
+            Some(Key::Id(k)) => *k,
+            _ => self as *const Self as u64,
+        }
+    }
+
+    fn who(&self) -> String {
+        match &self.links.lock().label {
+            Some(k) => format!("{} {}", self.kind_name(), k),
+            None => format!("{} {:p}", self.kind_name(), self),
+        }
+    }
+
+    fn release(&self) {
+        self.leave_tables();
+        if let Some(r) = self.kind().release {
+            // SAFETY: the kind's release runs once, here, on the object it
+            // was registered for (its memory stays valid until the free).
+            unsafe { r(self as *const Self as *mut c_void) };
+        }
+        let c = self.container.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !c.is_null() {
+            // SAFETY: the reference taken by `set_container`, dropped once.
+            unsafe { object::put("traceref_object_put", &*c) };
+        }
+    }
+
+    fn forget(&self) {
+        registry::withdraw(self as *const Self as usize);
+    }
+
+    fn giver(&self) -> *const c_void {
+        self.kind.cast()
+    }
+
+    unsafe fn hand_back(p: *mut Self, giver: *const c_void) {
+        // SAFETY: `giver` is the object's kind, read before its state was
+        // dropped; its free function exists (checked at init).
+        unsafe {
+            if let Some(f) = (*giver.cast::<KindFns>()).free {
+                f(p.cast());
+            }
+        }
+    }
+}
+
+type Map = HashMap<Key, Ptr<CObject>>;
+
+/// A table of C objects by key. Holds no references.
+#[repr(C)]
+pub struct CTable {
+    tag: Tag,
+    map: Atomic<Map>,
+    /// Writers' lock; true once destroyed.
+    writer: Mutex<bool>,
+}
+
+/// What `add_unique` did.
+pub enum Added {
+    /// The object went in.
+    Inserted,
+    /// A live object had the key: a new reference on it for the caller.
+    Existing(*mut CObject),
+    /// The object is in this table already (under another key).
+    AlreadyIn,
+}
+
+impl CTable {
+    pub fn create() -> *mut CTable {
+        reclaim::free_handed_back();
+        let p = Box::into_raw(Box::new(CTable {
+            tag: Tag::new(Kind::CTable),
+            map: Atomic::null(),
+            writer: Mutex::new(false),
+        }));
+        census::register(Kind::CTable, p as *const (), describe_table);
+        p
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    fn lookup<'g>(&self, key: &Key, guard: &'g Guard) -> Option<&'g CObject> {
+        let m = self.map.load(Ordering::Acquire, guard);
+        // SAFETY: maps are freed a grace period after they are replaced.
+        let m = unsafe { m.as_ref() }?;
+        // SAFETY: objects leave the map before they are retired.
+        m.get(key).map(|p| unsafe { &*p.0 })
+    }
+
+    /// The object with `key` with a new reference, or NULL (absent, or
+    /// count 0). Never blocks.
+    pub fn get(&self, func: &str, key: &Key) -> *mut CObject {
+        let guard = epoch::pin();
+        match self.lookup(key, &guard) {
+            Some(o) if object::get(func, o) => o as *const CObject as *mut CObject,
+            _ => std::ptr::null_mut(),
+        }
+    }
+
+    /// Publish `m` as the map (writer lock held).
+    fn publish(&self, m: Map, guard: &Guard) {
+        let old = self.map.swap(Owned::new(m), Ordering::AcqRel, guard);
+        if !old.is_null() {
+            // SAFETY: `old` is unreachable now; readers that loaded it are
+            // pinned, so it is freed after they unpin.
+            unsafe { guard.defer_destroy(old) };
+        }
+    }
+
+    fn current<'g>(&self, guard: &'g Guard) -> Option<&'g Map> {
+        // SAFETY: as in `lookup`.
+        unsafe { self.map.load(Ordering::Acquire, guard).as_ref() }
+    }
+
+    /// Insert `obj` under `key` unless a live object has it (see [`Added`]).
+    /// An object at count 0 holding the key is replaced.
+    pub fn add_unique(&self, func: &str, key: Key, obj: &CObject) -> Added {
+        let guard = epoch::pin();
+        let w = self.writer.lock();
+        let me = self as *const CTable;
+        let mut map = self.current(&guard).cloned().unwrap_or_default();
+        if let Some(e) = map.get(&key) {
+            // SAFETY: in the map, so not yet retired (its release takes it
+            // out under the lock held here).
+            let e = unsafe { e.get() };
+            if std::ptr::eq(e, obj) {
+                return Added::Inserted;
+            }
+            if object::get(func, e) {
+                return Added::Existing(e as *const CObject as *mut CObject);
+            }
+            // On its way out: forget it here, so that its release does not
+            // visit this table.
+            e.links.lock().tables.retain(|m| m.table != me);
+        }
+        let mut links = obj.links.lock();
+        if links.tables.iter().any(|m| m.table == me) {
+            return Added::AlreadyIn;
+        }
+        debug_assert!(!*w);
+        map.insert(key.clone(), Ptr::of(obj));
+        links.tables.push(Membership {
+            table: me,
+            key: key.clone(),
+        });
+        links.label.get_or_insert(key);
+        drop(links);
+        self.publish(map, &guard);
+        Added::Inserted
+    }
+
+    /// Remove the entry `key` if it is `obj`'s (the object's release).
+    fn remove_entry(&self, key: &Key, obj: &CObject) {
+        let guard = epoch::pin();
+        let _w = self.writer.lock();
+        let Some(cur) = self.current(&guard) else {
+            return;
+        };
+        if cur.get(key).is_some_and(|p| std::ptr::eq(p.0, obj)) {
+            let mut m = cur.clone();
+            m.remove(key);
+            self.publish(m, &guard);
+        }
+    }
+
+    /// Take `obj` out (before its release). False when it was not in.
+    pub fn remove(&self, obj: &CObject) -> bool {
+        let guard = epoch::pin();
+        let _w = self.writer.lock();
+        let me = self as *const CTable;
+        let key = {
+            let mut links = obj.links.lock();
+            let Some(i) = links.tables.iter().position(|m| m.table == me) else {
+                return false;
+            };
+            links.tables.swap_remove(i).key
+        };
+        if let Some(cur) = self.current(&guard) {
+            let mut m = cur.clone();
+            m.remove(&key);
+            self.publish(m, &guard);
+        }
+        true
+    }
+
+    /// The live objects, each with a new reference.
+    pub fn snapshot(&self, func: &str) -> Vec<Ptr<CObject>> {
+        let guard = epoch::pin();
+        let Some(m) = self.current(&guard) else {
+            return Vec::new();
+        };
+        m.values()
+            .copied()
+            .filter(|p| {
+                // SAFETY: in the map read inside the pin.
+                object::get(func, unsafe { p.get() })
+            })
+            .collect()
+    }
+
+    /// Empty the table (its objects stay alive, out of it) and free it after
+    /// a grace period.
+    ///
+    /// # Safety
+    /// `p` comes from [`CTable::create`], destroyed once.
+    pub unsafe fn destroy(p: *mut CTable) {
+        // SAFETY: per the contract.
+        let t = unsafe { &*p };
+        {
+            let guard = epoch::pin();
+            let mut w = t.writer.lock();
+            *w = true;
+            if let Some(m) = t.current(&guard) {
+                for o in m.values() {
+                    // SAFETY: in the map: not yet retired.
+                    unsafe { o.get() }
+                        .links
+                        .lock()
+                        .tables
+                        .retain(|m| !std::ptr::eq(m.table, p));
+                }
+            }
+            t.publish(Map::new(), &guard);
+        }
+        // SAFETY: no object lists the table any more; lookups that found it
+        // are pinned and the free waits for them.
+        unsafe { reclaim::retire(p.cast(), free_table) };
+    }
+}
+
+impl Drop for CTable {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: the table is unreachable (freed after a grace
+        // period), so is its map.
+        unsafe {
+            let g = epoch::unprotected();
+            let m = self.map.load(Ordering::Relaxed, g);
+            if !m.is_null() {
+                drop(m.into_owned());
+            }
+        }
+    }
+}
+
+unsafe fn free_table(p: *mut ()) {
+    let p = p.cast::<CTable>();
+    // SAFETY: retired by `destroy`, freed once.
+    unsafe {
+        (*p).tag.mark_reclaimed();
+        drop(Box::from_raw(p));
+    }
+    census::unregister(Kind::CTable, p as *const ());
+}
+
+unsafe fn describe_table(p: *const ()) -> String {
+    // SAFETY: called on tracked (live) tables only.
+    let t = unsafe { &*p.cast::<CTable>() };
+    let guard = epoch::pin();
+    format!(
+        "at {:p}, {} objects",
+        p,
+        t.current(&guard).map_or(0, |m| m.len())
+    )
+}
+
+/// Graphviz picture of a table of C objects (its live objects, each with
+/// its kind, key and count, and the chain of containers above each), or of
+/// one object and its containers. Objects are held by the dump while it
+/// draws (that reference is left out of the counts shown); containers are
+/// held by what they contain.
+pub fn dot(table: Option<&CTable>, obj: Option<&CObject>) -> String {
+    use std::fmt::Write;
+    const F: &str = "traceref_dump_dot";
+    let mut out = String::from("digraph traceref {\n  node [shape=box];\n");
+    let mut held: Vec<Ptr<CObject>> = Vec::new();
+    if let Some(t) = table {
+        let _ = writeln!(
+            out,
+            "  t{:x} [label=\"object table\", shape=folder];",
+            t as *const _ as usize
+        );
+        held = t.snapshot(F);
+    }
+    if let Some(o) = obj {
+        if object::get(F, o) {
+            held.push(Ptr::of(o));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for p in &held {
+        // SAFETY: the snapshot (or the get above) holds a reference.
+        let o = unsafe { p.get() };
+        if let Some(t) = table {
+            let _ = writeln!(
+                out,
+                "  t{:x} -> n{:x};",
+                t as *const _ as usize, p.0 as usize
+            );
+        }
+        let mut c: *const CObject = o;
+        let mut own = 1;
+        while !c.is_null() && seen.insert(c as usize) {
+            // SAFETY: `o` is held, and each container by what it contains.
+            let co = unsafe { &*c };
+            let _ = writeln!(
+                out,
+                "  n{:x} [label=\"{}\\ncount {}\"];",
+                c as usize,
+                co.who().replace('"', "\\\""),
+                co.head().count().saturating_sub(own)
+            );
+            own = 0;
+            let up = co.container();
+            if !up.is_null() {
+                let _ = writeln!(
+                    out,
+                    "  n{:x} -> n{:x} [style=dashed, label=\"ref\"];",
+                    c as usize, up as usize
+                );
+            }
+            c = up;
+        }
+    }
+    out.push_str("}\n");
+    for p in held {
+        // SAFETY: the reference taken above, dropped once.
+        unsafe { object::put(F, p.get()) };
+    }
+    out
+}
