@@ -195,6 +195,14 @@ const L_NOREF: u32 = 0xFFFF_FFFF;
 /// put on a released object. The regions are wide, so concurrent gets and
 /// puts cannot move a parked value out of them before it is put back.
 ///
+/// The caller of [`LookupCount::put`] must keep the memory of the count
+/// valid until the put returns, whatever other threads do meanwhile: between
+/// the last put's `fetch_sub` and its compare-and-swap, a get may revive the
+/// count, and that getter's own put may then confirm the release (and the
+/// object be freed) before the first put's compare-and-swap runs. The relay
+/// objects' put runs inside a read-side section for that (as Linux's
+/// `rcuref_put` must be called inside an RCU read-side section).
+///
 /// Safety argument: a release happens only through the compare-and-swap
 /// from `L_NOREF`, which succeeds once (afterwards the value stays near
 /// `L_DEAD`). A get succeeds only when its `fetch_add` left an ordinary
