@@ -177,40 +177,39 @@ const L_SATURATED: u32 = 0xA000_0000;
 const L_RELEASED: u32 = 0xC000_0000;
 /// Where the count of a released object is parked.
 const L_DEAD: u32 = 0xE000_0000;
-/// The last put's transient value: no reference left, release not yet
-/// confirmed (a get may still revive the object).
+/// No reference left, release not confirmed: the value a `fetch_sub` put
+/// would leave; puts never store it now, but a get that finds it still
+/// takes it back to one reference (the unit tests and loom models set it).
 const L_NOREF: u32 = 0xFFFF_FFFF;
 
-/// The relay count (the scheme of Linux's `rcuref_t`): gets and puts are
-/// each one `fetch_add`/`fetch_sub`, so threads sharing a hot object never
-/// retry, and a get can still refuse an object on its way out.
+/// The relay count: a get is one `fetch_add` (threads sharing a hot object
+/// never retry a get), and it refuses an object on its way out; a put is a
+/// compare-and-swap that releases in one step.
 ///
 /// The stored value is the number of references minus one. The put that
-/// drops the last reference takes it from 0 to `L_NOREF`, then confirms the
-/// release with a compare-and-swap from `L_NOREF` to `L_DEAD`. A get that
-/// lands in between takes `L_NOREF` back to 0 and owns a reference: the
-/// compare-and-swap fails and the object lives on. Once `L_DEAD` is stored
-/// the count is in the released region (the top quarter of the range), where
-/// every get fails and is put back to `L_DEAD`, and a put is reported as a
-/// put on a released object. The regions are wide, so concurrent gets and
-/// puts cannot move a parked value out of them before it is put back.
+/// drops the last reference takes it from 0 straight to `L_DEAD`, the
+/// released region (the top quarter of the range), where every get fails
+/// and is put back to `L_DEAD`, and a put is reported as a put on a
+/// released object. The regions are wide, so concurrent gets cannot move a
+/// parked value out of them before it is put back.
 ///
-/// The caller of [`LookupCount::put`] must keep the memory of the count
-/// valid until the put returns, whatever other threads do meanwhile: between
-/// the last put's `fetch_sub` and its compare-and-swap, a get may revive the
-/// count, and that getter's own put may then confirm the release (and the
-/// object be freed) before the first put's compare-and-swap runs. The relay
-/// objects' put runs inside a read-side section for that (as Linux's
-/// `rcuref_put` must be called inside an RCU read-side section).
+/// A put is not one `fetch_sub` (as Linux's `rcuref_put`): with one, the
+/// last put's decrement and its confirmation could be separated by a get
+/// that revives the count and whose own put confirms the release; the
+/// object could then be freed before the first put's confirmation touched
+/// the count (a use after free, unless every put runs inside a read-side
+/// section, as `rcuref_put` requires, which cost more here than the
+/// retries of a compare-and-swap).
 ///
 /// Safety argument: a release happens only through the compare-and-swap
-/// from `L_NOREF`, which succeeds once (afterwards the value stays near
-/// `L_DEAD`). A get succeeds only when its `fetch_add` left an ordinary
-/// value, so `L_NOREF` was not there at that instant; the release can then
-/// only be confirmed after that reference is put again. A double put (a
-/// caller's misuse) can make the object leak, parked as released with a
-/// warning, but never releases it twice or under a held reference that the
-/// misuse did not itself drop.
+/// from 0 (one reference) to `L_DEAD`, which succeeds once (afterwards the
+/// value stays near `L_DEAD`, where puts change nothing). A get succeeds
+/// only when its `fetch_add` left an ordinary value, so the release's
+/// compare-and-swap then fails until that reference is put again. A put
+/// touches the count only before its own compare-and-swap succeeds. A
+/// double put (a caller's misuse) is refused and reported; it never
+/// releases twice, and a put racing a get never releases under the
+/// reference that get took.
 #[repr(transparent)]
 #[derive(Debug)]
 pub struct LookupCount(AtomicU32);
@@ -270,42 +269,47 @@ impl LookupCount {
         }
     }
 
-    /// Drop a reference. `ToZero` when it was the last and the release is
-    /// confirmed: the caller now releases the object.
+    /// Drop a reference. `ToZero` when it was the last: the caller now
+    /// releases the object.
+    ///
+    /// A compare-and-swap, from "one reference" straight to the released
+    /// region for the last: the release is decided in one step, so no get
+    /// can revive the count between a put's decrement and its confirmation
+    /// and no put touches the count after another thread may have released
+    /// (and freed) the object. (A `fetch_sub` put, as Linux's `rcuref_put`,
+    /// needs its caller inside a read-side section for that: here, that
+    /// section cost more than the retries.)
     #[inline]
     pub fn put(&self) -> Dec {
-        let old = self.0.fetch_sub(1, Ordering::Release);
-        if old.wrapping_sub(1) < L_MAXREF {
-            // 1..=L_MAXREF: references remain.
-            return Dec::Down(old + 1);
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            if cur > L_MAXREF {
+                return Self::put_refused(cur);
+            }
+            let last = cur == 0;
+            let new = if last { L_DEAD } else { cur - 1 };
+            match self
+                .0
+                .compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) if last => {
+                    fence(Ordering::Acquire);
+                    return Dec::ToZero;
+                }
+                Ok(_) => return Dec::Down(cur + 1),
+                Err(v) => cur = v,
+            }
         }
-        if old == 0 {
-            // Now L_NOREF: confirm the release. The compare-and-swap fails
-            // when a get revived the count meanwhile, or when that get's own
-            // put already confirmed it: either way, not this put's release.
-            return match self.0.compare_exchange(
-                L_NOREF,
-                L_DEAD,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => Dec::ToZero,
-                Err(_) => Dec::Down(1),
-            };
-        }
-        self.put_slow(old)
     }
 
+    /// A put that found the count parked: saturated (it stays), or released
+    /// (a double put: nothing changes, the caller reports it).
     #[cold]
     #[inline(never)]
-    fn put_slow(&self, old: u32) -> Dec {
-        if old > L_MAXREF && old < L_RELEASED {
-            self.0.store(L_SATURATED, Ordering::Relaxed);
+    fn put_refused(cur: u32) -> Dec {
+        if cur < L_RELEASED {
             Dec::Parked
         } else {
-            // A put on a released object, or one racing the last put's
-            // confirmation: both are double puts. Park as released.
-            self.0.store(L_DEAD, Ordering::Relaxed);
             Dec::Underflow
         }
     }

@@ -260,12 +260,6 @@ pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
 /// `o` comes from [`create`] and the caller owns the reference it drops.
 #[inline(always)]
 pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
-    // Inside a read-side section, from before the decrement (the rule of
-    // Linux's rcuref_put): when this put drops what looks like the last
-    // reference, a lookup may revive the object, then drop it and release
-    // it, before this put confirms; the section keeps the memory until this
-    // put has touched the count for the last time.
-    let _section = reclaim::section();
     match o.head().count.put() {
         Dec::Down(old) => {
             trace_ref!(func, "{}: {} -> {}", o.who(), old, old - 1);
