@@ -27,6 +27,7 @@
 use crate::core::census;
 use crate::core::diag::{misuse, trace_ref};
 use crate::core::kind::{Kind, Tag, TagCheck};
+use crate::core::live;
 use crate::core::refcount::{Dec, Inc, RefCount};
 use crate::core::sync::{AtomicPtr, GlobalRwLock, Ordering};
 use parking_lot::Mutex;
@@ -41,44 +42,11 @@ pub type ReleaseFn = unsafe extern "C" fn(obj: *mut crate::ffi::bt::bt_object);
 /// rare (building and rearranging trees); gets and puts never take it.
 static TOPOLOGY: GlobalRwLock = GlobalRwLock::new();
 
-/// The addresses of the live counted objects that C code initialised in its
-/// own memory (`bt_object_init`), so that initialising one again is caught
-/// without reading memory that may be uninitialised. Sharded by address.
-mod embedded {
-    use parking_lot::Mutex;
-    use std::collections::BTreeSet;
-
-    const SHARDS: usize = 16;
-    // A B-tree rather than a hash map: its allocations are reached through
-    // pointers to their starts, so memory checkers see what a program that
-    // exits with live objects leaves as reachable, not as possibly lost.
-    #[allow(clippy::declare_interior_mutable_const)]
-    const EMPTY: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
-    static LIVE: [Mutex<BTreeSet<usize>>; SHARDS] = [EMPTY; SHARDS];
-
-    fn shard(p: usize) -> &'static Mutex<BTreeSet<usize>> {
-        &LIVE[(p >> 6) % SHARDS]
-    }
-
-    /// Record `p` as live; false when it already was.
-    pub fn enroll(p: usize) -> bool {
-        shard(p).lock().insert(p)
-    }
-
-    pub fn is_live(p: usize) -> bool {
-        shard(p).lock().contains(&p)
-    }
-
-    pub fn withdraw(p: usize) {
-        shard(p).lock().remove(&p);
-    }
-}
-
 /// Whether the memory at `p` holds a live counted object that C code
 /// initialised (`bt_object_init` with a release function) and that was not
 /// destroyed since.
 pub fn is_live_embedded(p: *const BtObject) -> bool {
-    embedded::is_live(p as usize)
+    live::is_live(p as usize)
 }
 
 /// A pointer to a child in its parent's list.
@@ -119,7 +87,7 @@ impl BtObject {
     pub fn born(&self) {
         if self.release.is_some() {
             if self.kind() == Kind::BtObject {
-                embedded::enroll(self as *const Self as usize);
+                live::enroll(self as *const Self as usize);
             }
             census::register(self.kind(), (self as *const Self).cast(), describe);
         }
@@ -417,7 +385,7 @@ unsafe fn destroy(root: &BtObject) {
             let release = (*p).release;
             census::unregister(kind, p as *const ());
             if kind == Kind::BtObject && release.is_some() {
-                embedded::withdraw(p as usize);
+                live::withdraw(p as usize);
             }
             if let Some(f) = release {
                 f(p.cast());
@@ -556,7 +524,9 @@ fn relink<'a, E>(
         // moves, so that the new parent cannot reach zero in between. The
         // caller holds `parent`, so this get never crosses a 0->1 edge.
         get(func, parent);
-        child.parent.store(parent as *const _ as *mut _, Ordering::Release);
+        child
+            .parent
+            .store(parent as *const _ as *mut _, Ordering::Release);
         kids.push(Child(NonNull::from(child)));
     }
     if old.is_null() {

@@ -7,6 +7,7 @@ pub mod hash;
 #[macro_use]
 pub mod diag;
 pub mod kind;
+pub mod live;
 pub mod member;
 pub mod reclaim;
 pub mod refcount;

@@ -582,10 +582,15 @@ pub extern "C" fn relay_sessions_for_each(
             misuse!(F, "visit is NULL");
             return -1;
         };
-        visit_all(F, model::table_snapshot(F, &model::SESSIONS), |_| false, |p| {
-            // SAFETY: the visitor is a C function given by the caller.
-            unsafe { visit(p.0 as *mut relay_session, data) }
-        })
+        visit_all(
+            F,
+            model::table_snapshot(F, &model::SESSIONS),
+            |_| false,
+            |p| {
+                // SAFETY: the visitor is a C function given by the caller.
+                unsafe { visit(p.0 as *mut relay_session, data) }
+            },
+        )
     })
 }
 

@@ -24,6 +24,7 @@ use super::object::{self, Head, Memory, RelayObject};
 use super::Ptr;
 use crate::core::census;
 use crate::core::kind::{Kind, Tag};
+use crate::core::live;
 use crate::core::reclaim;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
 use libc::{c_char, c_void};
@@ -98,32 +99,6 @@ pub struct CObject {
 unsafe impl Send for CObject {}
 unsafe impl Sync for CObject {}
 
-/// The addresses of the live objects that C code initialised, so that
-/// initialising one again is caught without reading memory that may be
-/// uninitialised.
-mod registry {
-    use parking_lot::Mutex;
-    use std::collections::BTreeSet;
-
-    const SHARDS: usize = 16;
-    #[allow(clippy::declare_interior_mutable_const)]
-    const EMPTY: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
-    static LIVE: [Mutex<BTreeSet<usize>>; SHARDS] = [EMPTY; SHARDS];
-
-    fn shard(p: usize) -> &'static Mutex<BTreeSet<usize>> {
-        &LIVE[(p >> 6) % SHARDS]
-    }
-
-    /// Record `p` as live; false when it already was.
-    pub fn enroll(p: usize) -> bool {
-        shard(p).lock().insert(p)
-    }
-
-    pub fn withdraw(p: usize) {
-        shard(p).lock().remove(&p);
-    }
-}
-
 /// Why `init` refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum InitError {
@@ -144,7 +119,7 @@ impl CObject {
         if unsafe { (*kind).free }.is_none() {
             return Err(InitError::NoFree);
         }
-        if !registry::enroll(p as usize) {
+        if !live::enroll(p as usize) {
             return Err(InitError::Live);
         }
         reclaim::free_handed_back();
@@ -268,7 +243,7 @@ impl RelayObject for CObject {
     }
 
     fn forget(&self) {
-        registry::withdraw(self as *const Self as usize);
+        live::withdraw(self as *const Self as usize);
     }
 
     fn giver(&self) -> *const c_void {

@@ -6,6 +6,8 @@ pub mod census;
 pub mod diag;
 #[path = "../../../src/core/kind.rs"]
 pub mod kind;
+#[path = "../../../src/core/live.rs"]
+pub mod live;
 #[path = "../../../src/core/member.rs"]
 pub mod member;
 #[path = "../../../src/core/refcount.rs"]
