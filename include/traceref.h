@@ -72,6 +72,18 @@
  */
 #define TRACEREF_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/**
+ * A compile-time check that `member` is the first member of `type`, as the
+ * library's part of an embedded relay object must be: for instance
+ * TRACEREF_ASSERT_FIRST(struct relay_stream, base); at file scope, after
+ * the definition of struct relay_stream. C11 or C++11.
+ */
+#ifdef __cplusplus
+#define TRACEREF_ASSERT_FIRST(type, member) static_assert(offsetof(type, member) == 0, #member " must be the first member of " #type)
+#else
+#define TRACEREF_ASSERT_FIRST(type, member) _Static_assert(offsetof(type, member) == 0, #member " must be the first member of " #type)
+#endif
+
 
 /**
  * Widest integer field type, in bits (as upstream).
@@ -300,6 +312,14 @@ struct traceref_kind {
 typedef void (*traceref_payload_destroy_func)(void *data);
 
 /**
+ * Frees C code's `struct relay_session` (embedding a relay_session_base)
+ * once its grace period is over: called once, on the traceref-reclaim
+ * thread or inside traceref_reclaim_barrier(), with no library lock held.
+ * The library touches the struct no more; the callee may free it.
+ */
+typedef void (*relay_session_free_func)(struct relay_session *session);
+
+/**
  * Visitor of relay_sessions_for_each(): return 0 to go on, non-zero to stop.
  * `session` carries a reference valid during the call only (take one of
  * your own with relay_session_get() to keep it). Called on the thread that
@@ -318,6 +338,36 @@ typedef int (*relay_session_visit_func)(struct relay_session *session, void *dat
 typedef int (*relay_stream_visit_func)(struct relay_stream *stream, void *data);
 
 /**
+ * Frees C code's `struct ctf_trace`; as relay_session_free_func.
+ */
+typedef void (*ctf_trace_free_func)(struct ctf_trace *trace);
+
+/**
+ * Frees C code's `struct relay_stream`; as relay_session_free_func.
+ */
+typedef void (*relay_stream_free_func)(struct relay_stream *stream);
+
+/**
+ * Frees C code's `struct relay_index`; as relay_session_free_func.
+ */
+typedef void (*relay_index_free_func)(struct relay_index *index);
+
+/**
+ * Frees C code's `struct relay_viewer_stream`; as relay_session_free_func.
+ */
+typedef void (*relay_viewer_stream_free_func)(struct relay_viewer_stream *vstream);
+
+/**
+ * Frees C code's `struct relay_viewer_session`; as relay_session_free_func.
+ */
+typedef void (*relay_viewer_session_free_func)(struct relay_viewer_session *vs);
+
+/**
+ * Frees C code's `struct relay_connection`; as relay_session_free_func.
+ */
+typedef void (*relay_connection_free_func)(struct relay_connection *conn);
+
+/**
  * Visitor of traceref_table_for_each(): return 0 to go on, non-zero to
  * stop. `obj` carries a reference valid during the call only (take one of
  * your own with traceref_object_get() to keep it). Called on the thread
@@ -325,6 +375,69 @@ typedef int (*relay_stream_visit_func)(struct relay_stream *stream, void *data);
  * call any function of this library.
  */
 typedef int (*traceref_table_visit_func)(struct traceref_object *obj, void *data);
+
+/**
+ * The library's part of a session embedded in C code's own `struct relay_session`,
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * contents are the library's.
+ */
+struct relay_session_base {
+  uint64_t _opaque[22];
+};
+
+/**
+ * The library's part of a ctf-trace embedded in C code's own `struct ctf_trace`,
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * contents are the library's.
+ */
+struct ctf_trace_base {
+  uint64_t _opaque[17];
+};
+
+/**
+ * The library's part of a stream embedded in C code's own `struct relay_stream`,
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * contents are the library's.
+ */
+struct relay_stream_base {
+  uint64_t _opaque[21];
+};
+
+/**
+ * The library's part of an index embedded in C code's own `struct relay_index`,
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * contents are the library's.
+ */
+struct relay_index_base {
+  uint64_t _opaque[6];
+};
+
+/**
+ * The library's part of a viewer stream embedded in C code's own `struct relay_viewer_stream`,
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * contents are the library's.
+ */
+struct relay_viewer_stream_base {
+  uint64_t _opaque[6];
+};
+
+/**
+ * The library's part of a viewer session embedded in C code's own `struct relay_viewer_session`,
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * contents are the library's.
+ */
+struct relay_viewer_session_base {
+  uint64_t _opaque[9];
+};
+
+/**
+ * The library's part of a connection embedded in C code's own `struct relay_connection`,
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * contents are the library's.
+ */
+struct relay_connection_base {
+  uint64_t _opaque[10];
+};
 
 
 
@@ -882,6 +995,23 @@ void *traceref_payload_get(void *obj);
 struct relay_session *relay_session_create(const char *name, const char *hostname, uint32_t live_timer, bool snapshot, uint32_t major, uint32_t minor);
 
 /**
+ * relay_session_create() in C code's own struct: `session` points to a
+ * `struct relay_session` of the caller's, whose first member is a
+ * `struct relay_session_base`; the library initialises that member (and
+ * touches none of the caller's fields) and calls `free_fn(session)` once the
+ * session's grace period is over. The session is then the same as one
+ * relay_session_create() made: count 1 (the owner's reference), in the
+ * session table, and every relay_session_* function takes it; lookups
+ * (relay_session_get_by_id(), relay_ctf_trace_get_session(), ...) return
+ * `session`, the caller's struct. Returns 0, or -1 with nothing done (the
+ * memory stays the caller's, `free_fn` is not called) for NULL or
+ * misaligned `session`, NULL `free_fn`, `name` or `hostname`, or a
+ * `session` already live (initialised and not yet freed). The caller must
+ * own the memory and not have shared it; any thread.
+ */
+int relay_session_init(struct relay_session *session, relay_session_free_func free_fn, const char *name, const char *hostname, uint32_t live_timer, bool snapshot, uint32_t major, uint32_t minor);
+
+/**
  * Look a session up by id and take a reference (put it when done). NULL
  * when no such session exists or its count already reached 0. Takes no
  * lock and needs no reference: any thread, holding any lock, inside a
@@ -1047,6 +1177,21 @@ int relay_session_for_each_stream(struct relay_session *session, relay_stream_vi
 struct ctf_trace *relay_ctf_trace_get_by_path_or_create(struct relay_session *session, const char *path);
 
 /**
+ * relay_ctf_trace_get_by_path_or_create() with C code's own struct for a
+ * new trace: `fresh` points to a `struct ctf_trace` of the caller's whose
+ * first member is a `struct ctf_trace_base`. Returns the trace of
+ * `session` at `path` with a new reference the caller puts: either the
+ * existing one (`fresh` is then untouched and still the caller's, to reuse
+ * or free), or `fresh`, initialised (the caller's fields untouched) and
+ * holding a reference on the session, whose `free_fn(fresh)` runs once its
+ * grace period is over. NULL, `fresh` untouched, for NULL arguments,
+ * misaligned `fresh`, a `fresh` that is live already, or (silently) when
+ * there is no trace at `path` and the session is closed. The caller must
+ * hold a reference on `session` and own `fresh`; any thread.
+ */
+struct ctf_trace *relay_ctf_trace_get_by_path_or_init(struct relay_session *session, const char *path, struct ctf_trace *fresh, ctf_trace_free_func free_fn);
+
+/**
  * Take a reference on `trace` unless its count is 0; true when taken. At
  * count 0: false and one warning line, as for relay_session_get(). The
  * caller must hold a reference on `trace` (or keep it allocated, as for
@@ -1123,6 +1268,21 @@ int relay_ctf_trace_unlock(struct ctf_trace *trace);
  * leaving it: NULL then means the teardown came first.
  */
 struct relay_stream *relay_stream_create(struct ctf_trace *trace, uint64_t handle, const char *path_name, const char *channel_name, uint64_t tracefile_size, uint64_t tracefile_count);
+
+/**
+ * relay_stream_create() in C code's own struct: `stream` points to a
+ * `struct relay_stream` of the caller's whose first member is a
+ * `struct relay_stream_base`; the library initialises that member (the
+ * caller's fields untouched) and calls `free_fn(stream)` once the stream's
+ * grace period is over. The stream is then the same as one
+ * relay_stream_create() made (count 1, the owner's reference; a trace
+ * reference; in its session and the stream table), and lookups return
+ * `stream`. Returns 0, or -1 with nothing done (`free_fn` not called) for
+ * the cases where relay_stream_create() returns NULL, and for misaligned
+ * `stream`, NULL `free_fn` or a `stream` already live. The caller must hold
+ * a reference on `trace` and own the memory of `stream`; any thread.
+ */
+int relay_stream_init(struct relay_stream *stream, relay_stream_free_func free_fn, struct ctf_trace *trace, uint64_t handle, const char *path_name, const char *channel_name, uint64_t tracefile_size, uint64_t tracefile_count);
 
 /**
  * Look a stream up by handle and take a reference (put it when done). NULL
@@ -1337,6 +1497,22 @@ int relay_stream_unlock(struct relay_stream *stream);
 struct relay_index *relay_index_get_by_id_or_create(struct relay_stream *stream, uint64_t net_seq_num);
 
 /**
+ * relay_index_get_by_id_or_create() with C code's own struct for a new
+ * index: `fresh` points to a `struct relay_index` of the caller's whose
+ * first member is a `struct relay_index_base`. Returns the index of
+ * `stream` for `net_seq_num`, borrowed as relay_index_get_by_id_or_create()
+ * returns it (no reference for the caller): either the existing one
+ * (`fresh` is then untouched and still the caller's, to reuse or free), or
+ * `fresh`, initialised (the caller's fields untouched) with its self
+ * reference and a stream reference, whose `free_fn(fresh)` runs once its
+ * grace period is over. NULL, `fresh` untouched, for NULL arguments,
+ * misaligned `fresh`, a `fresh` that is live already, or (silently) a
+ * closed stream. The caller must hold the stream's lock and a reference on
+ * the stream, and own `fresh`.
+ */
+struct relay_index *relay_index_get_by_id_or_init(struct relay_stream *stream, uint64_t net_seq_num, struct relay_index *fresh, relay_index_free_func free_fn);
+
+/**
  * Take a reference on `index` unless its count is 0; true when taken. At
  * count 0: false and one warning line, as for relay_session_get(). The
  * caller must hold a reference on `index`, or the lock of its stream with
@@ -1406,6 +1582,21 @@ long relay_index_get_ref_count(struct relay_index *index);
 struct relay_viewer_stream *relay_viewer_stream_create(struct relay_stream *stream, uint32_t seek);
 
 /**
+ * relay_viewer_stream_create() in C code's own struct: `vstream` points to
+ * a `struct relay_viewer_stream` of the caller's whose first member is a
+ * `struct relay_viewer_stream_base`; the library initialises that member
+ * (the caller's fields untouched) and calls `free_fn(vstream)` once the
+ * viewer stream's grace period is over. The viewer stream is then the same
+ * as one relay_viewer_stream_create() made, and lookups (and
+ * relay_ctf_trace_get_viewer_metadata_stream()) return `vstream`. Returns
+ * 0, or -1 with nothing done (`free_fn` not called) where
+ * relay_viewer_stream_create() returns NULL, and for misaligned `vstream`,
+ * NULL `free_fn` or a `vstream` already live. The caller must hold a
+ * reference on `stream` and own the memory of `vstream`; any thread.
+ */
+int relay_viewer_stream_init(struct relay_viewer_stream *vstream, relay_viewer_stream_free_func free_fn, struct relay_stream *stream, uint32_t seek);
+
+/**
  * Look a viewer stream up by handle and take a reference (put it when
  * done). NULL when absent (never created, or closed) or when its count
  * reached 0. Takes no lock and needs no reference: any thread, holding any
@@ -1468,6 +1659,19 @@ long relay_viewer_stream_get_ref_count(struct relay_viewer_stream *vstream);
  * connection that owns it. Needs nothing; any thread.
  */
 struct relay_viewer_session *relay_viewer_session_create(void);
+
+/**
+ * relay_viewer_session_create() in C code's own struct: `vs` points to a
+ * `struct relay_viewer_session` of the caller's whose first member is a
+ * `struct relay_viewer_session_base`; the library initialises that member
+ * (the caller's fields untouched). relay_viewer_session_destroy() (or the
+ * final put of the connection that owns it) closes it, and `free_fn(vs)`
+ * runs once the grace period after that is over. Returns 0, or -1 with
+ * nothing done (`free_fn` not called) for NULL or misaligned `vs`, NULL
+ * `free_fn`, or a `vs` already live. The caller must own the memory of
+ * `vs`; any thread.
+ */
+int relay_viewer_session_init(struct relay_viewer_session *vs, relay_viewer_session_free_func free_fn);
 
 /**
  * Attach `session` to `vs`, taking a reference on the session. A session is
@@ -1559,6 +1763,20 @@ int relay_connection_table_destroy(struct relay_connection_table *table);
  * nothing; any thread.
  */
 struct relay_connection *relay_connection_create(int sock, int type);
+
+/**
+ * relay_connection_create() in C code's own struct: `conn` points to a
+ * `struct relay_connection` of the caller's whose first member is a
+ * `struct relay_connection_base`; the library initialises that member (the
+ * caller's fields untouched) and calls `free_fn(conn)` once the
+ * connection's grace period is over. The connection is then the same as
+ * one relay_connection_create() made, and relay_connection_get_by_sock()
+ * returns `conn`. Returns 0, or -1 with nothing done (`free_fn` not
+ * called) where relay_connection_create() returns NULL, and for NULL or
+ * misaligned `conn`, NULL `free_fn` or a `conn` already live. The caller
+ * must own the memory of `conn`; any thread.
+ */
+int relay_connection_init(struct relay_connection *conn, relay_connection_free_func free_fn, int sock, int type);
 
 /**
  * Add `conn` to `table`, where relay_connection_get_by_sock() finds it

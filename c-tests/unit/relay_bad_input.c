@@ -9,7 +9,9 @@
  *     connection, a connection added twice, a socket already in a table;
  *   - objects at count 0, and children for a closed session or stream;
  *   - pointers of the wrong kind, across both models;
- *   - read-side section rules: no barrier and no table destruction inside.
+ *   - read-side section rules: no barrier and no table destruction inside;
+ *   - the embedded forms' inits: NULL, no free function, misaligned or live
+ *     memory, each leaving the caller's memory untouched and unfreed.
  *
  * Each refusal is checked against the counts and the census before and after.
  * Every call here is a misuse on purpose: diagnostics are turned off.
@@ -937,6 +939,150 @@ static void read_sections(void)
 	CHECK_OK("relay_connection_table_destroy() is refused (-1) inside a read-side section");
 }
 
+/* Embedded forms: the library's part alone, in zeroed memory. */
+static int embedded_freed;
+
+static void free_any(void *p)
+{
+	pthread_mutex_lock(&tally_lock);
+	embedded_freed++;
+	pthread_mutex_unlock(&tally_lock);
+	free(p);
+}
+
+static void free_session(struct relay_session *p) { free_any(p); }
+static void free_trace(struct ctf_trace *p) { free_any(p); }
+static void free_stream(struct relay_stream *p) { free_any(p); }
+static void free_index(struct relay_index *p) { free_any(p); }
+static void free_vstream(struct relay_viewer_stream *p) { free_any(p); }
+static void free_vs(struct relay_viewer_session *p) { free_any(p); }
+static void free_conn(struct relay_connection *p) { free_any(p); }
+
+/* Whether `n` bytes at `p` are all zero: a refused init wrote nothing. */
+static bool all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
+static void embedded_inits(void)
+{
+	struct fixture f;
+	struct counts before, after;
+	/* Memory for each kind, zeroed; and one buffer to misalign. */
+	struct relay_session *s = calloc(1, sizeof(struct relay_session_base));
+	struct ctf_trace *t = calloc(1, sizeof(struct ctf_trace_base));
+	struct relay_stream *st = calloc(1, sizeof(struct relay_stream_base));
+	struct relay_index *idx = calloc(1, sizeof(struct relay_index_base));
+	struct relay_viewer_stream *v = calloc(1, sizeof(struct relay_viewer_stream_base));
+	struct relay_viewer_session *vs = calloc(1, sizeof(struct relay_viewer_session_base));
+	struct relay_connection *c = calloc(1, sizeof(struct relay_connection_base));
+	char *odd = calloc(1, sizeof(struct relay_session_base) + 8);
+
+	fixture_make(&f, 4101, 4101);
+	before = counts_of(&f);
+
+	CHECK_EQ_LONG(relay_session_init(NULL, free_session, "n", "h", 0, false, 2, 11), -1);
+	CHECK_EQ_LONG(relay_session_init(s, NULL, "n", "h", 0, false, 2, 11), -1);
+	CHECK_EQ_LONG(relay_session_init(s, free_session, NULL, "h", 0, false, 2, 11), -1);
+	CHECK_EQ_LONG(relay_session_init(s, free_session, "n", NULL, 0, false, 2, 11), -1);
+	CHECK_EQ_LONG(relay_session_init((struct relay_session *)(odd + 1), free_session, "n", "h", 0,
+					 false, 2, 11),
+		      -1);
+	CHECK(all_zero(s, sizeof(struct relay_session_base)));
+	CHECK(all_zero(odd, sizeof(struct relay_session_base) + 8));
+
+	CHECK(relay_ctf_trace_get_by_path_or_init(NULL, "x", t, free_trace) == NULL);
+	CHECK(relay_ctf_trace_get_by_path_or_init(f.s, NULL, t, free_trace) == NULL);
+	CHECK(relay_ctf_trace_get_by_path_or_init(f.s, "x", NULL, free_trace) == NULL);
+	CHECK(relay_ctf_trace_get_by_path_or_init(f.s, "x", t, NULL) == NULL);
+	/* A trace that is not a session. */
+	CHECK(relay_ctf_trace_get_by_path_or_init((struct relay_session *)f.t, "x", t, free_trace) ==
+	      NULL);
+	CHECK(all_zero(t, sizeof(struct ctf_trace_base)));
+
+	CHECK_EQ_LONG(relay_stream_init(NULL, free_stream, f.t, 4102, "p", "c", 0, 0), -1);
+	CHECK_EQ_LONG(relay_stream_init(st, NULL, f.t, 4102, "p", "c", 0, 0), -1);
+	CHECK_EQ_LONG(relay_stream_init(st, free_stream, NULL, 4102, "p", "c", 0, 0), -1);
+	CHECK_EQ_LONG(relay_stream_init(st, free_stream, f.t, 4102, NULL, "c", 0, 0), -1);
+	CHECK_EQ_LONG(relay_stream_init(st, free_stream, f.t, 4102, "p", NULL, 0, 0), -1);
+	/* The fixture's handle is taken. */
+	CHECK_EQ_LONG(relay_stream_init(st, free_stream, f.t, 4101, "p", "c", 0, 0), -1);
+	CHECK(relay_stream_get_by_id(4102) == NULL);
+
+	CHECK_EQ_LONG(relay_stream_lock(f.st), 0);
+	CHECK(relay_index_get_by_id_or_init(NULL, 9, idx, free_index) == NULL);
+	CHECK(relay_index_get_by_id_or_init(f.st, 9, NULL, free_index) == NULL);
+	CHECK(relay_index_get_by_id_or_init(f.st, 9, idx, NULL) == NULL);
+	/* An existing index is returned; the candidate stays untouched. */
+	CHECK(relay_index_get_by_id_or_init(f.st, 1, idx, free_index) == f.idx);
+	CHECK_EQ_LONG(relay_stream_unlock(f.st), 0);
+	CHECK(all_zero(idx, sizeof(struct relay_index_base)));
+
+	CHECK_EQ_LONG(relay_viewer_stream_init(NULL, free_vstream, f.st, 0), -1);
+	CHECK_EQ_LONG(relay_viewer_stream_init(v, NULL, f.st, 0), -1);
+	CHECK_EQ_LONG(relay_viewer_stream_init(v, free_vstream, NULL, 0), -1);
+	/* The fixture's stream has a viewer stream already. */
+	CHECK_EQ_LONG(relay_viewer_stream_init(v, free_vstream, f.st, 0), -1);
+
+	CHECK_EQ_LONG(relay_viewer_session_init(NULL, free_vs), -1);
+	CHECK_EQ_LONG(relay_viewer_session_init(vs, NULL), -1);
+	CHECK(all_zero(vs, sizeof(struct relay_viewer_session_base)));
+
+	CHECK_EQ_LONG(relay_connection_init(NULL, free_conn, 5, RELAY_DATA), -1);
+	CHECK_EQ_LONG(relay_connection_init(c, NULL, 5, RELAY_DATA), -1);
+	CHECK_EQ_LONG(relay_connection_init(c, free_conn, -1, RELAY_DATA), -1);
+	CHECK_EQ_LONG(relay_connection_init(c, free_conn, 5, 1000), -1);
+	CHECK(all_zero(c, sizeof(struct relay_connection_base)));
+
+	after = counts_of(&f);
+	check_same(&before, &after);
+	CHECK_EQ_LONG(embedded_freed, 0);
+	CHECK_OK("embedded inits: NULL, no free function, misaligned memory or bad arguments: -1 or NULL, memory untouched");
+
+	/* A live object initialised again: refused, the first one intact. */
+	CHECK_EQ_LONG(relay_session_init(s, free_session, "n", "h", 0, false, 2, 11), 0);
+	CHECK_EQ_LONG(relay_session_init(s, free_session, "m", "h", 0, false, 2, 11), -1);
+	CHECK(strcmp(relay_session_get_name(s), "n") == 0);
+	CHECK_EQ_LONG(relay_session_get_ref_count(s), 1);
+	CHECK_EQ_LONG(relay_viewer_session_init(vs, free_vs), 0);
+	CHECK_EQ_LONG(relay_viewer_session_init(vs, free_vs), -1);
+	CHECK_EQ_LONG(relay_connection_init(c, free_conn, 5, RELAY_DATA), 0);
+	CHECK_EQ_LONG(relay_connection_init(c, free_conn, 6, RELAY_DATA), -1);
+	CHECK_EQ_LONG(relay_connection_get_sock(c), 5);
+	CHECK(relay_ctf_trace_get_by_path_or_init(s, "x", t, free_trace) == t);
+	CHECK(relay_ctf_trace_get_by_path_or_init(s, "y", t, free_trace) == NULL);
+	CHECK_EQ_LONG(relay_stream_init(st, free_stream, t, 4103, "p", "c", 0, 0), 0);
+	CHECK_EQ_LONG(relay_stream_init(st, free_stream, t, 4104, "p", "c", 0, 0), -1);
+	CHECK(relay_stream_get_by_id(4104) == NULL);
+	CHECK_EQ_LONG(relay_stream_lock(st), 0);
+	CHECK(relay_index_get_by_id_or_init(st, 1, idx, free_index) == idx);
+	CHECK(relay_index_get_by_id_or_init(st, 2, idx, free_index) == NULL);
+	CHECK_EQ_LONG(relay_stream_unlock(st), 0);
+	CHECK_EQ_LONG(relay_viewer_stream_init(v, free_vstream, st, 0), 0);
+	CHECK_EQ_LONG(relay_viewer_stream_init(v, free_vstream, st, 0), -1);
+	CHECK_EQ_LONG(embedded_freed, 0);
+	CHECK_OK("embedded inits: a live object initialised again is refused and left as it was");
+
+	/* Torn down: each struct is given back once, through its free function. */
+	CHECK_EQ_LONG(relay_viewer_stream_close(v), 0);
+	CHECK_EQ_LONG(relay_stream_close(st), 0);
+	relay_ctf_trace_put(t);
+	CHECK_EQ_LONG(relay_session_close(s), 0);
+	relay_viewer_session_destroy(vs);
+	CHECK_EQ_LONG(relay_connection_close(c), 0);
+	fixture_drop(&f);
+	CHECK_EQ_LONG(traceref_reclaim_barrier(), 0);
+	CHECK_EQ_LONG(embedded_freed, 7);
+	free(odd);
+	CHECK_OK("embedded inits: each of the seven structs freed once by its free function");
+}
+
 int main(void)
 {
 	size_t start;
@@ -952,6 +1098,7 @@ int main(void)
 	wrong_kinds();
 	read_sections();
 	closed_parents();
+	embedded_inits();
 
 	CHECK_EQ_LONG(traceref_reclaim_barrier(), 0);
 	CHECK_EQ_LONG(traceref_live_objects(), start);

@@ -1,5 +1,5 @@
-//! The library's counter, table, membership and Babeltrace object, compiled
-//! against loom.
+//! The library's counter, table, keyed-table rule, membership and Babeltrace
+//! object, compiled against loom.
 //!
 //! The module tree mirrors the library's (`crate::core::...`, `crate::bt::...`,
 //! `crate::ffi::bt::bt_object`) so that the real source files, included with

@@ -87,7 +87,7 @@ impl BtObject {
     pub fn born(&self) {
         if self.release.is_some() {
             if self.kind() == Kind::BtObject {
-                live::enroll(self as *const Self as usize);
+                live::enroll(self as *const Self as usize, 0);
             }
             census::register(self.kind(), (self as *const Self).cast(), describe);
         }

@@ -36,6 +36,12 @@ pub enum Kind {
 /// use of a dangling pointer is reported where the memory is still readable.
 pub(crate) const RECLAIMED: u32 = 0x7266_DEAD;
 
+/// Bit set in the tag of an object placed in memory C code owns (embedded
+/// in its struct) rather than allocated by the library: such an object's
+/// memory is given back through the owner's free function instead of being
+/// freed (see `relay::object`). Never set on Babeltrace kinds.
+const CALLER: u32 = 0x0000_8000;
+
 pub const ALL: [Kind; 17] = [
     Kind::BtObject,
     Kind::CtfTrace,
@@ -137,6 +143,18 @@ impl Tag {
         Tag(AtomicU32::new(kind as u32))
     }
 
+    /// The tag of an object in memory C code owns (see [`CALLER`]).
+    pub const fn new_in_caller_memory(kind: Kind) -> Self {
+        Tag(AtomicU32::new(kind as u32 | CALLER))
+    }
+
+    /// Whether the object lives in memory C code owns.
+    #[inline]
+    pub fn in_caller_memory(&self) -> bool {
+        let v = self.0.load(Ordering::Relaxed);
+        v != RECLAIMED && v & CALLER != 0
+    }
+
     /// Whether the tag is one of the Babeltrace model's kinds (the hot path
     /// of `bt_get`/`bt_put`: one load, two comparisons).
     #[inline]
@@ -148,10 +166,12 @@ impl Tag {
     #[inline]
     pub fn read(&self) -> TagCheck {
         let v = self.0.load(Ordering::Relaxed);
-        match Kind::from_tag(v) {
-            Some(k) => TagCheck::Ok(k),
-            None if v == RECLAIMED => TagCheck::Reclaimed,
-            None => TagCheck::Unknown(v),
+        if v == RECLAIMED {
+            return TagCheck::Reclaimed;
+        }
+        match Kind::from_tag(v & !CALLER) {
+            Some(k) if v & CALLER == 0 || !k.is_bt() => TagCheck::Ok(k),
+            _ => TagCheck::Unknown(v),
         }
     }
 
@@ -159,7 +179,8 @@ impl Tag {
     #[inline]
     pub fn check(&self, want: Kind) -> TagCheck {
         let v = self.0.load(Ordering::Relaxed);
-        if v == want as u32 {
+        // The library's memory or the caller's: same kind.
+        if v & !CALLER == want as u32 {
             return TagCheck::Ok(want);
         }
         match self.read() {
@@ -175,6 +196,26 @@ impl Tag {
 
 #[cfg(test)]
 mod tests {
+    /// An object in caller memory checks as its kind, and says so.
+    #[test]
+    fn caller_memory_is_the_same_kind() {
+        use super::{Kind, Tag, TagCheck};
+        for k in super::ALL.into_iter().filter(|k| !k.is_bt()) {
+            let t = Tag::new_in_caller_memory(k);
+            assert_eq!(t.check(k), TagCheck::Ok(k));
+            assert_eq!(t.read(), TagCheck::Ok(k));
+            assert!(t.in_caller_memory());
+            assert!(!Tag::new(k).in_caller_memory());
+            t.mark_reclaimed();
+            assert_eq!(t.check(k), TagCheck::Reclaimed);
+            assert!(!t.in_caller_memory());
+        }
+        assert_eq!(
+            Tag::new_in_caller_memory(Kind::BtObject).read(),
+            TagCheck::Unknown(Kind::BtObject as u32 | super::CALLER)
+        );
+    }
+
     #[test]
     fn index_is_position_in_all() {
         assert!(super::Kind::all_indexes_distinct());

@@ -6,6 +6,7 @@ pub mod census;
 pub mod hash;
 #[macro_use]
 pub mod diag;
+pub mod keyed;
 pub mod kind;
 pub mod live;
 pub mod member;

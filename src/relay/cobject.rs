@@ -4,7 +4,7 @@
 //! A [`CObject`] is a relay object like the others (the life of
 //! [`object`]: count 1 at init, gets refused at zero, release at zero, free
 //! after a grace period), placed in a `struct traceref_object` that C code
-//! embeds in its struct ([`Memory::Caller`]): at the end of the grace period
+//! embeds in its struct ([`Place::Caller`]): at the end of the grace period
 //! its state is dropped in place and the kind's free function gives the
 //! memory back.
 //!
@@ -20,11 +20,10 @@
 //! only then visits the tables, inside a pin that keeps a table destroyed
 //! meanwhile allocated.
 
-use super::object::{self, Head, Memory, RelayObject};
+use super::object::{self, Head, Place, RelayObject};
 use super::Ptr;
 use crate::core::census;
 use crate::core::kind::{Kind, Tag};
-use crate::core::live;
 use crate::core::reclaim;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
 use libc::{c_char, c_void};
@@ -116,27 +115,21 @@ impl CObject {
     /// for it, and `kind` a valid kind that outlives the object.
     pub unsafe fn init(p: *mut CObject, kind: *const KindFns) -> Result<(), InitError> {
         // SAFETY: per the contract.
-        if unsafe { (*kind).free }.is_none() {
-            return Err(InitError::NoFree);
-        }
-        if !live::enroll(p as usize) {
-            return Err(InitError::Live);
-        }
-        reclaim::free_handed_back();
-        // SAFETY: `p` is writable and, per the registry, holds no live object.
-        unsafe {
-            p.write(CObject {
-                head: Head::new(Kind::CObject),
-                kind,
-                closed: AtomicBool::new(false),
-                container: AtomicPtr::new(std::ptr::null_mut()),
-                links: Mutex::new(Links {
-                    tables: Vec::new(),
-                    label: None,
-                }),
-            });
-            object::adopt(&*p);
-        }
+        let free = unsafe { (*kind).free }.ok_or(InitError::NoFree)?;
+        let place = Place::Caller { at: p.cast(), free };
+        let obj = CObject {
+            head: Head::new_in(Kind::CObject, place),
+            kind,
+            closed: AtomicBool::new(false),
+            container: AtomicPtr::new(std::ptr::null_mut()),
+            links: Mutex::new(Links {
+                tables: Vec::new(),
+                label: None,
+            }),
+        };
+        // SAFETY: per the contract `p` is writable and sized and aligned for
+        // a `CObject`, and stays the library's until the free function.
+        unsafe { object::place(obj, place) }.map_err(|_| InitError::Live)?;
         Ok(())
     }
 
@@ -208,7 +201,6 @@ impl CObject {
 
 impl RelayObject for CObject {
     const KIND: Kind = Kind::CObject;
-    const MEMORY: Memory = Memory::Caller;
 
     fn head(&self) -> &Head {
         &self.head
@@ -239,24 +231,6 @@ impl RelayObject for CObject {
         if !c.is_null() {
             // SAFETY: the reference taken by `set_container`, dropped once.
             unsafe { object::put("traceref_object_put", &*c) };
-        }
-    }
-
-    fn forget(&self) {
-        live::withdraw(self as *const Self as usize);
-    }
-
-    fn giver(&self) -> *const c_void {
-        self.kind.cast()
-    }
-
-    unsafe fn hand_back(p: *mut Self, giver: *const c_void) {
-        // SAFETY: `giver` is the object's kind, read before its state was
-        // dropped; its free function exists (checked at init).
-        unsafe {
-            if let Some(f) = (*giver.cast::<KindFns>()).free {
-                f(p.cast());
-            }
         }
     }
 }
@@ -332,52 +306,61 @@ impl CTable {
     }
 
     /// Insert `obj` under `key` unless a live object has it (see [`Added`]).
-    /// An object at count 0 holding the key is replaced.
+    /// An object at count 0 holding the key is replaced. The decisions, and
+    /// why they are right when the add races the holder's last put, are
+    /// [`crate::core::keyed::add_unique`]'s.
     pub fn add_unique(&self, func: &str, key: Key, obj: &CObject) -> Added {
+        use crate::core::keyed;
         let guard = epoch::pin();
         let w = self.writer.lock();
+        debug_assert!(!*w);
         let me = self as *const CTable;
         let mut map = self.current(&guard).cloned().unwrap_or_default();
-        if let Some(e) = map.get(&key) {
-            // SAFETY: in the map, so not yet retired (its release takes it
-            // out under the lock held here).
-            let e = unsafe { e.get() };
-            if std::ptr::eq(e, obj) {
-                return Added::Inserted;
-            }
-            if object::get(func, e) {
-                return Added::Existing(e as *const CObject as *mut CObject);
-            }
-            // On its way out: forget it here, so that its release does not
-            // visit this table.
-            e.links.lock().tables.retain(|m| m.table != me);
+        let done = keyed::add_unique(
+            &mut map,
+            key,
+            Ptr::of(obj),
+            // SAFETY: `e` was read from the map under the writer lock, so it
+            // is not yet retired: its entry leaves the map, under this lock,
+            // before its release finishes (the invariant of `core::keyed`).
+            |e| object::get(func, unsafe { e.get() }),
+            |e| {
+                // SAFETY: as for the get just above.
+                let e = unsafe { e.get() };
+                e.links.lock().tables.retain(|m| m.table != me);
+            },
+            |key| {
+                let mut links = obj.links.lock();
+                if links.tables.iter().any(|m| m.table == me) {
+                    return false;
+                }
+                links.tables.push(Membership {
+                    table: me,
+                    key: key.clone(),
+                });
+                links.label.get_or_insert_with(|| key.clone());
+                true
+            },
+        );
+        if done.changed {
+            self.publish(map, &guard);
         }
-        let mut links = obj.links.lock();
-        if links.tables.iter().any(|m| m.table == me) {
-            return Added::AlreadyIn;
+        match done.added {
+            keyed::Added::Inserted => Added::Inserted,
+            keyed::Added::Existing(e) => Added::Existing(e.0 as *mut CObject),
+            keyed::Added::AlreadyIn => Added::AlreadyIn,
         }
-        debug_assert!(!*w);
-        map.insert(key.clone(), Ptr::of(obj));
-        links.tables.push(Membership {
-            table: me,
-            key: key.clone(),
-        });
-        links.label.get_or_insert(key);
-        drop(links);
-        self.publish(map, &guard);
-        Added::Inserted
     }
 
-    /// Remove the entry `key` if it is `obj`'s (the object's release).
+    /// Remove the entry `key` if it is still `obj`'s (the object's release;
+    /// the rule is [`crate::core::keyed::without_if_mine`]'s).
     fn remove_entry(&self, key: &Key, obj: &CObject) {
         let guard = epoch::pin();
         let _w = self.writer.lock();
         let Some(cur) = self.current(&guard) else {
             return;
         };
-        if cur.get(key).is_some_and(|p| std::ptr::eq(p.0, obj)) {
-            let mut m = cur.clone();
-            m.remove(key);
+        if let Some(m) = crate::core::keyed::without_if_mine(cur, key, Ptr::of(obj)) {
             self.publish(m, &guard);
         }
     }

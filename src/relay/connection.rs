@@ -2,7 +2,7 @@
 //! (through a reference); a live connection owns its viewer session. The
 //! final put of a connection closes what it owns.
 
-use super::object::{self, Head, RelayObject};
+use super::object::{self, Head, Place, PlaceError, RelayObject};
 use super::session::Session;
 use super::viewer::ViewerSession;
 use super::Ptr;
@@ -84,15 +84,25 @@ pub enum TableError {
 }
 
 impl Connection {
-    pub fn create(sock: i32, ctype: i32) -> *mut Connection {
-        object::create(Connection {
-            head: Head::new(Kind::RelayConnection),
+    /// A new connection with count 1 (the owner's reference).
+    ///
+    /// # Safety
+    /// As for [`object::place`].
+    pub unsafe fn create(
+        place: Place,
+        sock: i32,
+        ctype: i32,
+    ) -> Result<*mut Connection, PlaceError> {
+        let obj = Connection {
+            head: Head::new_in(Kind::RelayConnection, place),
             sock,
             ctype,
             session: AtomicPtr::new(std::ptr::null_mut()),
             viewer_session: AtomicPtr::new(std::ptr::null_mut()),
             membership: Membership::new(),
-        })
+        };
+        // SAFETY: per the contract.
+        unsafe { object::place(obj, place) }
     }
 
     /// Take a reference on `session` and keep it. False when a session is

@@ -1,7 +1,7 @@
 //! Indexes: one per `net_seq_num` of a stream, holding a stream reference
 //! and, until flushed or closed, a self reference.
 
-use super::object::{self, Head, RelayObject};
+use super::object::{self, Head, Place, RelayObject};
 use super::stream::{Stream, SEQ_UNSET};
 use super::Ptr;
 use crate::core::kind::Kind;
@@ -56,7 +56,15 @@ impl Index {
     /// thread holds that lock (the lock's release finishes the close, see
     /// [`Stream::unlock`]): only the caller's own flush of it, or
     /// `close_all`, drops it then. NULL when the stream is closed.
-    pub fn get_by_id_or_create(func: &str, stream: &Stream, net_seq_num: u64) -> *mut Index {
+    ///
+    /// # Safety
+    /// As for [`object::place`].
+    pub unsafe fn get_by_id_or_create(
+        func: &str,
+        stream: &Stream,
+        net_seq_num: u64,
+        place: Place,
+    ) -> *mut Index {
         let mut map = stream.indexes.lock();
         if let Some(p) = map.get(&net_seq_num) {
             // SAFETY: entries are removed under this lock by the index's
@@ -68,12 +76,18 @@ impl Index {
         if stream.is_closed() || !object::get(func, stream) {
             return std::ptr::null_mut();
         }
-        let idx = object::create(Index {
-            head: Head::new(Kind::RelayIndex),
+        let obj = Index {
+            head: Head::new_in(Kind::RelayIndex, place),
             net_seq_num,
             stream: Ptr::of(stream),
             self_ref: AtomicBool::new(true),
-        });
+        };
+        // SAFETY: per the contract.
+        let Ok(idx) = (unsafe { object::place(obj, place) }) else {
+            // SAFETY: the reference taken above, returned.
+            unsafe { object::put(func, stream) };
+            return std::ptr::null_mut();
+        };
         map.insert(net_seq_num, Ptr(idx));
         idx
     }

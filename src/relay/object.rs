@@ -16,6 +16,7 @@
 use crate::core::census;
 use crate::core::diag::{misuse, trace_ref};
 use crate::core::kind::{Kind, Tag, TagCheck};
+use crate::core::live;
 use crate::core::reclaim;
 use crate::core::refcount::{Dec, Inc, LookupCount};
 use libc::c_void;
@@ -41,6 +42,18 @@ impl Head {
     pub fn new(kind: Kind) -> Self {
         Head {
             tag: Tag::new(kind),
+            count: LookupCount::new(),
+            payload: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The head of an object that will live where `place` says.
+    pub fn new_in(kind: Kind, place: Place) -> Self {
+        Head {
+            tag: match place {
+                Place::Boxed => Tag::new(kind),
+                Place::Caller { .. } => Tag::new_in_caller_memory(kind),
+            },
             count: LookupCount::new(),
             payload: AtomicPtr::new(std::ptr::null_mut()),
         }
@@ -126,58 +139,127 @@ pub trait RelayObject: Sized + Send + Sync + 'static {
     /// list, and put the references held on containers. The memory stays
     /// valid until the grace period ends.
     fn release(&self);
-    /// Whose memory the object lives in: [`Memory::Boxed`] (made by
-    /// [`create`], freed by dropping the box) or [`Memory::Caller`] (C
-    /// code's own struct: the Rust state is dropped in place, then
-    /// [`RelayObject::hand_back`] returns the memory to its owner).
-    const MEMORY: Memory = Memory::Boxed;
-    /// For [`Memory::Caller`] objects: give the memory back to the
-    /// application (its free function), after the Rust state was dropped.
-    /// Runs application code: only in a finisher (reclaim thread or
-    /// barrier).
-    ///
-    /// # Safety
-    /// `p` is the object's address, its state already dropped in place.
-    unsafe fn hand_back(_p: *mut Self, _giver: *const c_void) {}
-    /// What [`RelayObject::hand_back`] needs, read before the state is
-    /// dropped (a C kind's function table).
-    fn giver(&self) -> *const c_void {
-        std::ptr::null()
-    }
     /// The object's name in diagnostics: kind and id by default.
     fn who(&self) -> String {
         format!("{} {}", Self::KIND.name(), self.id())
     }
-    /// Called once when the object is reclaimed, before its memory goes
-    /// (drop it from registries of live addresses).
-    fn forget(&self) {}
 }
 
-/// Where an object's memory comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Memory {
-    /// A `Box` allocated by [`create`].
+/// The function C code gives, with its memory, to take that memory back
+/// once the object is reclaimed (a `free` of the struct that embeds it).
+pub type GiveBack = unsafe extern "C" fn(p: *mut c_void);
+
+/// Where a new object lives.
+#[derive(Clone, Copy)]
+pub enum Place {
+    /// A `Box` the library allocates and frees.
     Boxed,
-    /// The caller's struct (an embedded `traceref_object`).
-    Caller,
+    /// C code's own struct at `at` (the library's part first), given back
+    /// through `free` at the end of the object's grace period, on the
+    /// reclaim thread or in a barrier.
+    Caller { at: *mut c_void, free: GiveBack },
+}
+
+impl Place {
+    /// The caller's memory, or NULL for a library box.
+    pub fn at(&self) -> *const c_void {
+        match self {
+            Place::Boxed => std::ptr::null(),
+            Place::Caller { at, .. } => *at,
+        }
+    }
+}
+
+/// Why an object could not be placed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PlaceError {
+    /// The caller's memory holds a live object already.
+    Live,
+}
+
+/// Place a new object (count 1) where `place` says and count it in the
+/// census: the one way objects of every form come to life.
+///
+/// For [`Place::Caller`], `obj`'s tag must say so
+/// ([`Head::new_in`]); the memory is recorded as live until its object is
+/// reclaimed, so that a second init of it is refused.
+///
+/// # Safety
+/// For [`Place::Caller`], `at` is writable memory of the size of `T`,
+/// aligned for it, that the caller does not use until `free` is called
+/// (or until this object is discarded).
+pub unsafe fn place<T: RelayObject>(obj: T, place: Place) -> Result<*mut T, PlaceError> {
+    match place {
+        Place::Boxed => Ok(create(obj)),
+        Place::Caller { at, free } => {
+            debug_assert!(obj.head().tag().in_caller_memory());
+            // SAFETY: per the contract.
+            let p = unsafe { place_at(obj, at, free, T::KIND, describe::<T>) }?;
+            // SAFETY: just placed.
+            trace_ref!("init", "{}: initialised, count 1", unsafe { &*p }.who());
+            Ok(p)
+        }
+    }
+}
+
+/// Write `obj` into caller memory at `at`, record the memory as live with
+/// its free function, and count it in the census as a `kind`.
+///
+/// # Safety
+/// As for [`place`] with [`Place::Caller`].
+pub(crate) unsafe fn place_at<T>(
+    obj: T,
+    at: *mut c_void,
+    free: GiveBack,
+    kind: Kind,
+    describe: census::Describe,
+) -> Result<*mut T, PlaceError> {
+    if !live::enroll(at as usize, free as usize) {
+        return Err(PlaceError::Live);
+    }
+    reclaim::free_handed_back();
+    let p = at.cast::<T>();
+    // SAFETY: per the contract `at` is writable and sized and aligned for
+    // `T`; the registry says it holds no live object.
+    unsafe { p.write(obj) };
+    census::register(kind, p as *const (), describe);
+    Ok(p)
+}
+
+/// Give memory placed by [`place_at`] back to its owner, at the end of the
+/// object's grace period: drop the library's state in place (after marking
+/// its `tag` reclaimed), then call the owner's free function.
+///
+/// # Safety
+/// `p` was placed by [`place_at`] as a `kind`, is retired, and nothing else
+/// reads it; given back once.
+pub(crate) unsafe fn give_back_memory<T>(p: *mut T, kind: Kind, tag: fn(&T) -> &Tag) {
+    // The free function is read before the state goes; the memory is the
+    // caller's again once the state is dropped.
+    let free = live::withdraw(p as usize);
+    census::unregister(kind, p as *const ());
+    // SAFETY: per the contract, the object is still there.
+    tag(unsafe { &*p }).mark_reclaimed();
+    // SAFETY: per the contract.
+    unsafe {
+        std::ptr::drop_in_place(p);
+        if let Some(f) = free {
+            // SAFETY: `place_at` recorded a `GiveBack` for this address.
+            let f = std::mem::transmute::<usize, GiveBack>(f);
+            f(p.cast());
+        }
+    }
 }
 
 /// Box a new object and count it in the census. The result has count 1.
 /// First frees the memory of objects this thread retired earlier whose
 /// reclamation is done (no application code runs; see `reclaim`).
-pub fn create<T: RelayObject>(obj: T) -> *mut T {
+fn create<T: RelayObject>(obj: T) -> *mut T {
     reclaim::free_handed_back();
     let p = Box::into_raw(Box::new(obj));
     census::register(T::KIND, p as *const (), describe::<T>);
     trace_ref!("create", "{} {:p}: created, count 1", T::KIND.name(), p);
     p
-}
-
-/// Count an object that C code placed in its own memory
-/// ([`Memory::Caller`]) in the census: the counterpart of [`create`].
-pub fn adopt<T: RelayObject>(o: &T) {
-    census::register(T::KIND, o as *const T as *const (), describe::<T>);
-    trace_ref!("init", "{}: initialised, count 1", o.who());
 }
 
 /// Leak report line of a live object.
@@ -187,14 +269,23 @@ unsafe fn describe<T: RelayObject>(p: *const ()) -> String {
     format!("{}, count {}", o.who(), o.head().count())
 }
 
-/// Free an object that was never published (creation failed half-way).
+/// Undo [`place`] for an object that was never published (creation failed
+/// half-way): a library box is freed; the caller's memory is left to the
+/// caller, its free function not called.
 ///
 /// # Safety
-/// `p` comes from [`create`] and was never visible to another thread.
+/// `p` comes from [`place`] and was never visible to another thread.
 pub unsafe fn discard<T: RelayObject>(p: *mut T) {
-    // SAFETY: per the contract.
-    drop(unsafe { Box::from_raw(p) });
     census::unregister(T::KIND, p as *const ());
+    // SAFETY: per the contract, `p` is a placed `T` no one else saw.
+    unsafe {
+        if (*p).head().tag().in_caller_memory() {
+            live::withdraw(p as usize);
+            std::ptr::drop_in_place(p);
+        } else {
+            drop(Box::from_raw(p));
+        }
+    }
 }
 
 /// Check that `p` is a live object of kind `T`, reporting misuse for `func`.
@@ -267,16 +358,10 @@ pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
         Dec::ToZero => {
             trace_ref!(func, "{}: 1 -> 0, released", o.who());
             o.release();
-            // A payload can no longer be attached (that needs a reference):
-            // only an object that has one needs finishing.
-            // Caller memory is handed back by application code, which runs
-            // only in finishers.
-            let finisher = (T::MEMORY == Memory::Caller || o.head().has_payload())
-                .then_some(finish::<T> as unsafe fn(*mut ()));
             // SAFETY: `release` unlinked the object from every table and list
             // readers walk, and the count is zero, so it is unreachable except
             // to readers already inside a read-side section.
-            unsafe { reclaim::retire_with(o as *const T as *mut (), finisher, free::<T>) };
+            unsafe { retire(o) };
         }
         Dec::Underflow => misuse!(
             func,
@@ -287,39 +372,60 @@ pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
     }
 }
 
-/// Run the application's code that goes with a retired object, after its
-/// grace period: its payload destructor.
+/// Hand a released object to `reclaim`: freed after its grace period.
+///
+/// Application code (a payload destructor, the free function of caller
+/// memory) runs only in finishers, on the reclaim thread or in a barrier:
+/// an object with neither needs no finishing. A payload can no longer be
+/// attached once the count is zero (that needs a reference).
 ///
 /// # Safety
-/// `p` is a retired `T` from [`create`], finished once, before [`free`].
-unsafe fn finish<T: RelayObject>(p: *mut ()) {
-    // SAFETY: per the contract, the object is still allocated.
-    unsafe { (*p.cast::<T>()).head().destroy_payload() };
-    if T::MEMORY == Memory::Caller {
-        let p = p.cast::<T>();
-        // SAFETY: the object is retired and finished once: nothing else
-        // reads it. What gives it back is read before the state goes; the memory is
-        // the caller's, handed back once the state is dropped in place.
-        unsafe {
-            let giver = (*p).giver();
-            (*p).forget();
-            census::unregister(T::KIND, p as *const ());
-            (*p).head().tag.mark_reclaimed();
-            std::ptr::drop_in_place(p);
-            T::hand_back(p, giver);
+/// `o` is released: unreachable but to readers inside read-side sections,
+/// and retired once.
+pub unsafe fn retire<T: RelayObject>(o: &T) {
+    let p = o as *const T as *mut ();
+    // SAFETY: per the contract.
+    unsafe {
+        if o.head().tag().in_caller_memory() {
+            reclaim::retire_with(p, Some(give_back::<T>), nothing);
+        } else if o.head().has_payload() {
+            reclaim::retire_with(p, Some(finish::<T>), free::<T>);
+        } else {
+            reclaim::retire_with(p, None, free::<T>);
         }
     }
 }
 
-/// Free a retired object after its grace period.
+/// Run a retired object's payload destructor, after its grace period.
+///
+/// # Safety
+/// `p` is a retired `T`, finished once, before its memory goes.
+unsafe fn finish<T: RelayObject>(p: *mut ()) {
+    // SAFETY: per the contract, the object is still allocated.
+    unsafe { (*p.cast::<T>()).head().destroy_payload() };
+}
+
+/// Finish a retired object in caller memory and give the memory back.
+///
+/// # Safety
+/// `p` is a retired `T` placed in caller memory, given back once.
+unsafe fn give_back<T: RelayObject>(p: *mut ()) {
+    // SAFETY: per the contract, nothing else reads the object.
+    unsafe {
+        finish::<T>(p);
+        let p = p.cast::<T>();
+        give_back_memory(p, T::KIND, |o: &T| o.head().tag());
+    }
+}
+
+/// The free step of an object whose memory [`give_back`] returned.
+pub(crate) unsafe fn nothing(_p: *mut ()) {}
+
+/// Free a retired library-allocated object after its grace period.
 ///
 /// # Safety
 /// `p` is a retired `T` from [`create`], freed exactly once.
 unsafe fn free<T: RelayObject>(p: *mut ()) {
-    if T::MEMORY == Memory::Caller {
-        // Handed back by `finish` already.
-        return;
-    }
     let p = p.cast::<T>();
     // SAFETY: per the contract.
     unsafe {

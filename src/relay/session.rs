@@ -1,7 +1,7 @@
 //! Sessions: created by a control connection, found by id, closed once.
 
 use super::lock::ObjLock;
-use super::object::{self, Head, RelayObject};
+use super::object::{self, Head, Place, PlaceError, RelayObject};
 use super::stream::Stream;
 use super::trace::CtfTrace;
 use super::{Ptr, SESSIONS};
@@ -57,16 +57,20 @@ impl RelayObject for Session {
 
 impl Session {
     /// A new session with count 1 (the owner's reference), in the table.
-    pub fn create(
+    ///
+    /// # Safety
+    /// As for [`object::place`].
+    pub unsafe fn create(
+        place: Place,
         name: &CStr,
         hostname: &CStr,
         live_timer: u32,
         snapshot: bool,
         major: u32,
         minor: u32,
-    ) -> *mut Session {
-        let s = object::create(Session {
-            head: Head::new(Kind::RelaySession),
+    ) -> Result<*mut Session, PlaceError> {
+        let obj = Session {
+            head: Head::new_in(Kind::RelaySession, place),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: name.to_owned(),
             hostname: hostname.to_owned(),
@@ -80,11 +84,13 @@ impl Session {
             lock: ObjLock::new(),
             traces: Mutex::new(FastMap::default()),
             streams: Mutex::new(FastSet::default()),
-        });
+        };
+        // SAFETY: per the contract.
+        let s = unsafe { object::place(obj, place) }?;
         // SAFETY: `s` is fully initialised (count 1) before it is published,
         // and ids are unique, so the insertion cannot fail.
         let _ = SESSIONS.insert(unsafe { &*s });
-        s
+        Ok(s)
     }
 
     pub fn is_closed(&self) -> bool {

@@ -3,7 +3,7 @@
 
 use super::index::Index;
 use super::lock::{Level, ObjLock};
-use super::object::{self, Head, RelayObject};
+use super::object::{self, Head, Place, PlaceError, RelayObject};
 use super::session::Session;
 use super::trace::CtfTrace;
 use super::{Ptr, STREAMS};
@@ -77,6 +77,8 @@ pub enum CreateError {
     DuplicateHandle,
     SessionClosed,
     TraceGone,
+    /// The caller's memory holds a live object.
+    Live,
 }
 
 /// Who closes a stream.
@@ -113,8 +115,12 @@ pub enum Close {
 impl Stream {
     /// A new stream with count 1 (the owner's reference), holding a trace
     /// reference, in the stream table and its session's list.
-    pub fn create(
+    ///
+    /// # Safety
+    /// As for [`object::place`].
+    pub unsafe fn create(
         func: &str,
+        place: Place,
         trace: &CtfTrace,
         handle: u64,
         path_name: &CStr,
@@ -127,8 +133,8 @@ impl Stream {
         if !object::get(func, trace) {
             return Err(CreateError::TraceGone);
         }
-        let s = object::create(Stream {
-            head: Head::new(Kind::RelayStream),
+        let obj = Stream {
+            head: Head::new_in(Kind::RelayStream, place),
             handle,
             trace: Ptr::of(trace),
             path_name: path_name.to_owned(),
@@ -145,7 +151,16 @@ impl Stream {
             received_seq_num: AtomicU64::new(SEQ_UNSET),
             lock: ObjLock::new(),
             indexes: Mutex::new(FastMap::default()),
-        });
+        };
+        // SAFETY: per the contract.
+        let s = match unsafe { object::place(obj, place) } {
+            Ok(s) => s,
+            Err(PlaceError::Live) => {
+                // SAFETY: the reference taken above, returned.
+                unsafe { object::put(func, trace) };
+                return Err(CreateError::Live);
+            }
+        };
         // SAFETY: `s` is fully initialised, count 1, before it is published.
         let st = unsafe { &*s };
         {

@@ -1,7 +1,7 @@
 //! Ctf-traces: one per path within a session, holding a session reference.
 
 use super::lock::ObjLock;
-use super::object::{self, Head, RelayObject};
+use super::object::{self, Head, Place, PlaceError, RelayObject};
 use super::session::Session;
 use super::stream::Stream;
 use super::viewer::ViewerStream;
@@ -58,16 +58,22 @@ impl RelayObject for CtfTrace {
 pub enum TraceError {
     SessionClosed,
     SessionGone,
+    /// The caller's memory holds a live object.
+    Live,
 }
 
 impl CtfTrace {
     /// The trace of `session` at `path`, with a new reference for the caller;
     /// created (holding a session reference) if there is none. Two racing
     /// callers get the same trace.
-    pub fn get_by_path_or_create(
+    ///
+    /// # Safety
+    /// As for [`object::place`].
+    pub unsafe fn get_by_path_or_create(
         func: &str,
         session: &Session,
         path: &CStr,
+        place: Place,
     ) -> Result<*mut CtfTrace, TraceError> {
         let mut traces = session.traces.lock();
         if let Some(t) = traces.get(path) {
@@ -85,15 +91,24 @@ impl CtfTrace {
         if !object::get(func, session) {
             return Err(TraceError::SessionGone);
         }
-        let t = object::create(CtfTrace {
-            head: Head::new(Kind::RelayCtfTrace),
+        let obj = CtfTrace {
+            head: Head::new_in(Kind::RelayCtfTrace, place),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             path: path.to_owned(),
             session: Ptr::of(session),
             lock: ObjLock::new(),
             streams: Mutex::new(FastSet::default()),
             viewer_metadata: Mutex::new(None),
-        });
+        };
+        // SAFETY: per the contract.
+        let t = match unsafe { object::place(obj, place) } {
+            Ok(t) => t,
+            Err(PlaceError::Live) => {
+                // SAFETY: the reference taken above, returned.
+                unsafe { object::put(func, session) };
+                return Err(TraceError::Live);
+            }
+        };
         traces.insert(path.to_owned(), Ptr(t));
         Ok(t)
     }

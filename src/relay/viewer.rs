@@ -2,7 +2,7 @@
 //! connection that created them) and viewer sessions (not refcounted: created
 //! and destroyed by their live connection, freed after a grace period).
 
-use super::object::{self, Head, RelayObject};
+use super::object::{self, Head, Place, PlaceError, RelayObject};
 use super::session::Session;
 use super::stream::Stream;
 use super::{Ptr, VIEWER_STREAMS};
@@ -62,27 +62,42 @@ impl RelayObject for ViewerStream {
 pub enum CreateError {
     StreamGone,
     Duplicate,
+    /// The caller's memory holds a live object.
+    Live,
 }
 
 impl ViewerStream {
     /// A new viewer stream of `stream`, count 1 (the ownership reference),
     /// holding a stream reference, in the viewer stream table. A metadata
     /// stream's trace points at it without a reference.
-    pub fn create(
+    ///
+    /// # Safety
+    /// As for [`object::place`].
+    pub unsafe fn create(
         func: &str,
+        place: Place,
         stream: &Stream,
         seek: u32,
     ) -> Result<*mut ViewerStream, CreateError> {
         if !object::get(func, stream) {
             return Err(CreateError::StreamGone);
         }
-        let v = object::create(ViewerStream {
-            head: Head::new(Kind::RelayViewerStream),
+        let obj = ViewerStream {
+            head: Head::new_in(Kind::RelayViewerStream, place),
             handle: stream.key(),
             stream: Ptr::of(stream),
             seek,
             owned: AtomicBool::new(true),
-        });
+        };
+        // SAFETY: per the contract.
+        let v = match unsafe { object::place(obj, place) } {
+            Ok(v) => v,
+            Err(PlaceError::Live) => {
+                // SAFETY: the reference taken above, returned.
+                unsafe { object::put(func, stream) };
+                return Err(CreateError::Live);
+            }
+        };
         // Pinned from publication on: another thread may find, close and
         // release the new viewer stream at once, and its memory must stay
         // valid until this function is done with it.
@@ -159,16 +174,32 @@ pub enum AttachError {
 }
 
 impl ViewerSession {
-    pub fn create() -> *mut ViewerSession {
-        let p = Box::into_raw(Box::new(ViewerSession {
-            tag: Tag::new(Kind::RelayViewerSession),
+    /// A new viewer session, where `place` says.
+    ///
+    /// # Safety
+    /// As for [`object::place`].
+    pub unsafe fn create(place: Place) -> Result<*mut ViewerSession, PlaceError> {
+        let obj = ViewerSession {
+            tag: match place {
+                Place::Boxed => Tag::new(Kind::RelayViewerSession),
+                Place::Caller { .. } => Tag::new_in_caller_memory(Kind::RelayViewerSession),
+            },
             id: NEXT_VIEWER_SESSION.fetch_add(1, Ordering::Relaxed),
             sessions: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             owned: AtomicBool::new(false),
-        }));
-        census::register(Kind::RelayViewerSession, p as *const (), describe_vs);
-        p
+        };
+        match place {
+            Place::Boxed => {
+                let p = Box::into_raw(Box::new(obj));
+                census::register(Kind::RelayViewerSession, p as *const (), describe_vs);
+                Ok(p)
+            }
+            // SAFETY: per the contract.
+            Place::Caller { at, free } => unsafe {
+                object::place_at(obj, at, free, Kind::RelayViewerSession, describe_vs)
+            },
+        }
     }
 
     pub fn tag(&self) -> &Tag {
@@ -267,8 +298,24 @@ impl ViewerSession {
             drop(vs);
             census::unregister(Kind::RelayViewerSession, p as *const ());
         }
+        unsafe fn give_back(p: *mut ()) {
+            // SAFETY: retired once by `destroy`, placed in caller memory.
+            unsafe {
+                object::give_back_memory(
+                    p.cast::<ViewerSession>(),
+                    Kind::RelayViewerSession,
+                    ViewerSession::tag,
+                )
+            };
+        }
         // SAFETY: per the contract, nothing reaches `p` any more but readers
         // inside a read-side section, which the grace period waits for.
-        unsafe { reclaim::retire(p.cast(), free) };
+        unsafe {
+            if vs.tag.in_caller_memory() {
+                reclaim::retire_with(p.cast(), Some(give_back), object::nothing);
+            } else {
+                reclaim::retire(p.cast(), free);
+            }
+        }
     }
 }

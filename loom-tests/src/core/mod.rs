@@ -1,9 +1,12 @@
-//! The library's `core`: the real counter, tags, table and membership;
-//! loom's atomics in `sync`; stubs for the census and the diagnostics.
+//! The library's `core`: the real counter, tags, table, keyed-table rule and
+//! membership; loom's atomics in `sync`; stubs for the census and the
+//! diagnostics.
 
 pub mod census;
 #[macro_use]
 pub mod diag;
+#[path = "../../../src/core/keyed.rs"]
+pub mod keyed;
 #[path = "../../../src/core/kind.rs"]
 pub mod kind;
 #[path = "../../../src/core/live.rs"]
