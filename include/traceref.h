@@ -76,12 +76,14 @@
  * A compile-time check that `member` is the first member of `type`, as the
  * library's part of an embedded relay object must be: for instance
  * TRACEREF_ASSERT_FIRST(struct relay_stream, base); at file scope, after
- * the definition of struct relay_stream. C11 or C++11.
+ * the definition of struct relay_stream. Any C standard from C99, C++11.
  */
-#ifdef __cplusplus
+#if defined(__cplusplus)
 #define TRACEREF_ASSERT_FIRST(type, member) static_assert(offsetof(type, member) == 0, #member " must be the first member of " #type)
-#else
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define TRACEREF_ASSERT_FIRST(type, member) _Static_assert(offsetof(type, member) == 0, #member " must be the first member of " #type)
+#else
+#define TRACEREF_ASSERT_FIRST(type, member) extern char traceref_assert_first_member_[(offsetof(type, member) == 0) ? 1 : -1]
 #endif
 
 
@@ -312,6 +314,16 @@ struct traceref_kind {
 typedef void (*traceref_payload_destroy_func)(void *data);
 
 /**
+ * Frees C code's `struct relay_connection`; as relay_session_free_func.
+ */
+typedef void (*relay_connection_free_func)(struct relay_connection *conn);
+
+/**
+ * Frees C code's `struct relay_index`; as relay_session_free_func.
+ */
+typedef void (*relay_index_free_func)(struct relay_index *index);
+
+/**
  * Frees C code's `struct relay_session` (embedding a relay_session_base)
  * once its grace period is over: called once, on the traceref-reclaim
  * thread or inside traceref_reclaim_barrier(), with no library lock held.
@@ -338,24 +350,14 @@ typedef int (*relay_session_visit_func)(struct relay_session *session, void *dat
 typedef int (*relay_stream_visit_func)(struct relay_stream *stream, void *data);
 
 /**
- * Frees C code's `struct ctf_trace`; as relay_session_free_func.
- */
-typedef void (*ctf_trace_free_func)(struct ctf_trace *trace);
-
-/**
  * Frees C code's `struct relay_stream`; as relay_session_free_func.
  */
 typedef void (*relay_stream_free_func)(struct relay_stream *stream);
 
 /**
- * Frees C code's `struct relay_index`; as relay_session_free_func.
+ * Frees C code's `struct ctf_trace`; as relay_session_free_func.
  */
-typedef void (*relay_index_free_func)(struct relay_index *index);
-
-/**
- * Frees C code's `struct relay_viewer_stream`; as relay_session_free_func.
- */
-typedef void (*relay_viewer_stream_free_func)(struct relay_viewer_stream *vstream);
+typedef void (*ctf_trace_free_func)(struct ctf_trace *trace);
 
 /**
  * Frees C code's `struct relay_viewer_session`; as relay_session_free_func.
@@ -363,9 +365,9 @@ typedef void (*relay_viewer_stream_free_func)(struct relay_viewer_stream *vstrea
 typedef void (*relay_viewer_session_free_func)(struct relay_viewer_session *vs);
 
 /**
- * Frees C code's `struct relay_connection`; as relay_session_free_func.
+ * Frees C code's `struct relay_viewer_stream`; as relay_session_free_func.
  */
-typedef void (*relay_connection_free_func)(struct relay_connection *conn);
+typedef void (*relay_viewer_stream_free_func)(struct relay_viewer_stream *vstream);
 
 /**
  * Visitor of traceref_table_for_each(): return 0 to go on, non-zero to
@@ -980,6 +982,268 @@ int traceref_payload_set(void *obj, void *data, traceref_payload_destroy_func de
 void *traceref_payload_get(void *obj);
 
 /**
+ * Create a connection table (one per worker thread). NULL only if memory
+ * runs out. Needs nothing; any thread. Destroy it with
+ * relay_connection_table_destroy(): until it is destroyed and its grace
+ * period ended, traceref_live_objects() counts it and TRACEREF_LEAK_CHECK=1
+ * reports it.
+ */
+struct relay_connection_table *relay_connection_table_create(void);
+
+/**
+ * Destroy `table`. First it stops taking connections: from then on
+ * relay_connection_table_add() on it is refused. Then every connection
+ * still in it is closed as by relay_connection_close() (its owner's
+ * reference put; a later relay_connection_close() of it returns -1), except
+ * one whose last reference is being put at that moment, which is only taken
+ * out; and the table is freed after a grace period. Returns 0, or -1
+ * (nothing done) for NULL, when called inside a read-side section, or when
+ * `table` is already being destroyed.
+ *
+ * Under races: a relay_connection_table_add() that overlaps this call
+ * either completes first (the connection is then closed here) or is
+ * refused; a relay_connection_close() of a connection in `table` that
+ * overlaps it closes the connection or finds it closed by this call (-1),
+ * one of the two, never both; relay_connection_get_by_sock() finds a
+ * connection or nothing. A call on `table` that may overlap this one must be
+ * made inside a read-side section (traceref_read_lock()) entered before
+ * this call began: that keeps the table's memory valid until it returns.
+ * The caller gives up `table`: it must not be used once this call
+ * returned. Any thread.
+ */
+int relay_connection_table_destroy(struct relay_connection_table *table);
+
+/**
+ * Create a connection on socket `sock` of `type` (RELAY_DATA,
+ * RELAY_CONTROL, RELAY_VIEWER_COMMAND, ...): count 1, the owner's
+ * reference, dropped by relay_connection_close() (or by the table's
+ * destruction once added to one). NULL for a negative socket or a type
+ * outside RELAY_CONNECTION_UNKNOWN..RELAY_VIEWER_NOTIFICATION. Needs
+ * nothing; any thread.
+ */
+struct relay_connection *relay_connection_create(int sock, int type);
+
+/**
+ * relay_connection_create() in C code's own struct: `conn` points to a
+ * `struct relay_connection` of the caller's whose first member is a
+ * `struct relay_connection_base`; the library initialises that member (the
+ * caller's fields untouched) and calls `free_fn(conn)` once the
+ * connection's grace period is over. The connection is then the same as
+ * one relay_connection_create() made, and relay_connection_get_by_sock()
+ * returns `conn`. Returns 0, or -1 with nothing done (`free_fn` not
+ * called) where relay_connection_create() returns NULL, and for NULL or
+ * misaligned `conn`, NULL `free_fn` or a `conn` already live. The caller
+ * must own the memory of `conn`; any thread.
+ */
+int relay_connection_init(struct relay_connection *conn, relay_connection_free_func free_fn, int sock, int type);
+
+/**
+ * Add `conn` to `table`, where relay_connection_get_by_sock() finds it
+ * until it is closed or released. Returns 0, or -1 (nothing changes, one
+ * warning line) for NULL, a connection already in a table or closed, a
+ * socket already in `table`, or a table being destroyed. The caller must
+ * hold a reference on `conn`.
+ *
+ * Under races, the add is ordered with relay_connection_close() of `conn`
+ * and with relay_connection_table_destroy() of `table`: if it comes first,
+ * the close takes `conn` out of `table` again (and the destruction closes
+ * it); if it comes second, it is refused. Either way, once the close
+ * returned, no lookup finds `conn`. An add that may overlap the
+ * destruction of `table` must be made inside a read-side section entered
+ * before the destruction began (see relay_connection_table_destroy()).
+ */
+int relay_connection_table_add(struct relay_connection_table *table, struct relay_connection *conn);
+
+/**
+ * Look a connection up by socket in `table` and take a reference (put it
+ * when done). NULL when absent (never added, refused, closed or released),
+ * when its count reached 0, or for NULL. A lookup that overlaps a close,
+ * an add or the table's destruction finds the connection or nothing; one
+ * that may overlap the destruction must be made inside a read-side section
+ * entered before it began (see relay_connection_table_destroy()). Takes no
+ * lock and needs no reference on a connection; any thread.
+ */
+struct relay_connection *relay_connection_get_by_sock(struct relay_connection_table *table, int sock);
+
+/**
+ * Take a reference on `conn` unless its count is 0; true when taken. At
+ * count 0: false and one warning line, as for relay_session_get(). The
+ * caller must hold a reference on `conn` (or keep it allocated, as for
+ * relay_session_get()).
+ */
+bool relay_connection_get(struct relay_connection *conn);
+
+/**
+ * Drop a reference on `conn`. The final put removes it from its table,
+ * closes and destroys its viewer session (live connections), closes its
+ * session (putting the session's owner reference; as for
+ * relay_session_close(), a stream whose lock this thread holds completes
+ * its close at relay_stream_unlock()) and puts the connection's own session
+ * reference. NULL does nothing. The caller gives up the reference it drops;
+ * any thread.
+ */
+void relay_connection_put(struct relay_connection *conn);
+
+/**
+ * Close `conn`: it leaves its table and its owner's reference is put.
+ * Returns 0, or -1 (one warning line) for NULL or when already closed,
+ * including by relay_connection_table_destroy(). Ordered with
+ * relay_connection_table_add() of `conn`: an add that came first is undone
+ * here, one that comes after is refused, so that once this call returned
+ * no lookup finds `conn`. Safe to call while its table is being destroyed:
+ * `conn` is closed once, by one of the two. The caller gives up the owner's
+ * reference (the one relay_connection_create() returned): it must not use
+ * `conn` afterwards unless it holds a reference of its own, and when that
+ * reference was the last one, the connection's final put is made here (see
+ * relay_connection_put()). Any thread.
+ */
+int relay_connection_close(struct relay_connection *conn);
+
+/**
+ * Make `session` the session of `conn`: the connection takes a reference
+ * on it, and its final put closes the session, which puts the session's
+ * owner reference (the one relay_session_create() returned): from then on
+ * that reference is the connection's, and the caller must not put it.
+ * Returns 0, or -1 (nothing changes) for NULL, a connection that already
+ * has a session, or a session whose count is 0. The caller must hold a
+ * reference on both.
+ */
+int relay_connection_set_session(struct relay_connection *conn, struct relay_session *session);
+
+/**
+ * Give `vs` to `conn`: the connection owns it from now on, and its final
+ * put closes and destroys it (the caller must not destroy it). Returns 0,
+ * or -1 (nothing changes) for NULL, a connection that already has one, or
+ * a viewer session owned by another connection (or already given to this
+ * one). The caller must hold a reference on `conn` and own `vs`; it must
+ * not be destroying `vs` (see relay_viewer_session_destroy()).
+ */
+int relay_connection_set_viewer_session(struct relay_connection *conn, struct relay_viewer_session *vs);
+
+/**
+ * The session of `conn`, WITHOUT a new reference (a borrowed pointer,
+ * valid while `conn` is held), or NULL. The caller must hold a reference on
+ * `conn`.
+ */
+struct relay_session *relay_connection_get_session(struct relay_connection *conn);
+
+/**
+ * The viewer session of `conn` (owned by it; a borrowed pointer, valid
+ * while `conn` is held), or NULL. The caller must hold a reference on
+ * `conn`.
+ */
+struct relay_viewer_session *relay_connection_get_viewer_session(struct relay_connection *conn);
+
+/**
+ * The socket of `conn`, or -1 for NULL. The caller must hold a reference
+ * on `conn`.
+ */
+int relay_connection_get_sock(struct relay_connection *conn);
+
+/**
+ * The type of `conn`, or -1 for NULL. The caller must hold a reference on
+ * `conn`.
+ */
+int relay_connection_get_type(struct relay_connection *conn);
+
+/**
+ * The reference count of `conn`; -1 for NULL. The caller must hold a
+ * reference on `conn` (or keep it allocated, as for relay_session_get()).
+ */
+long relay_connection_get_ref_count(struct relay_connection *conn);
+
+/**
+ * The index of `stream` for `net_seq_num`, created if absent with a
+ * reference on the stream and a self reference (count 1). As in the
+ * original, NO reference is taken for the caller: the pointer is borrowed,
+ * and stays valid for as long as the caller holds the stream's lock,
+ * whatever the calls it makes meanwhile: the self reference is only
+ * dropped under that lock, and a close of the stream completed by a call
+ * under it (relay_stream_set_received_seq_num(), relay_session_abort(),
+ * ...) leaves that to relay_stream_unlock() (see relay_stream_close()).
+ * Only the caller's own relay_index_try_flush() of this index or
+ * relay_index_close_all() of the stream drop it at once: the pointer is
+ * not to be used after those. Take relay_index_get() for a reference that
+ * outlives the lock. Two threads asking for the same `net_seq_num` get the
+ * same index. NULL for NULL, or for a closed stream (silently). The caller must hold the
+ * stream's lock (reported if not) and a reference on the stream.
+ */
+struct relay_index *relay_index_get_by_id_or_create(struct relay_stream *stream, uint64_t net_seq_num);
+
+/**
+ * relay_index_get_by_id_or_create() with C code's own struct for a new
+ * index: `fresh` points to a `struct relay_index` of the caller's whose
+ * first member is a `struct relay_index_base`. Returns the index of
+ * `stream` for `net_seq_num`, borrowed as relay_index_get_by_id_or_create()
+ * returns it (no reference for the caller): either the existing one
+ * (`fresh` is then untouched and still the caller's, to reuse or free), or
+ * `fresh`, initialised (the caller's fields untouched) with its self
+ * reference and a stream reference, whose `free_fn(fresh)` runs once its
+ * grace period is over. NULL, `fresh` untouched, for NULL arguments,
+ * misaligned `fresh`, a `fresh` that is live already, or (silently) a
+ * closed stream. The caller must hold the stream's lock and a reference on
+ * the stream, and own `fresh`.
+ */
+struct relay_index *relay_index_get_by_id_or_init(struct relay_stream *stream, uint64_t net_seq_num, struct relay_index *fresh, relay_index_free_func free_fn);
+
+/**
+ * Take a reference on `index` unless its count is 0; true when taken. At
+ * count 0: false and one warning line, as for relay_session_get(). The
+ * caller must hold a reference on `index`, or the lock of its stream with
+ * `index` borrowed under it (see relay_index_get_by_id_or_create()).
+ */
+bool relay_index_get(struct relay_index *index);
+
+/**
+ * Drop a reference on `index`; at 0 it leaves its stream and puts its
+ * stream reference. NULL does nothing. The caller gives up the reference
+ * it drops (never put a borrowed index).
+ */
+void relay_index_put(struct relay_index *index);
+
+/**
+ * Flush `index` if its stream's data up to its `net_seq_num` arrived: the
+ * index leaves its stream and its self reference is put (the index is
+ * reclaimed then unless someone holds a reference from relay_index_get()).
+ * Returns 0 when flushed now, 1 when no flush was done (data not there yet,
+ * or already flushed), -1 for NULL, as the original. The caller must hold
+ * the stream's lock (with `index` borrowed under it) or a reference on
+ * `index`; any thread. When the data has arrived, the flush is done under
+ * the stream's lock: if this thread does not hold it, the call takes the
+ * stream's lock, and waits for it while another thread holds it (checked
+ * against the locks this thread holds, as relay_stream_lock() is), then
+ * releases it, which completes a close of the stream made meanwhile (see
+ * relay_stream_close()); when no flush is due it takes no lock. The flush
+ * is done at once, also under the caller's lock: a borrowed `index` is not
+ * to be used after a flush; one the caller holds a reference on stays valid
+ * until it puts it.
+ */
+int relay_index_try_flush(struct relay_index *index);
+
+/**
+ * Put the self reference of every index of `stream` that still holds one.
+ * Returns 0, or -1 for NULL. The caller must hold a reference on `stream`;
+ * the stream's lock is taken for the duration unless the caller holds it.
+ * Done at once, also under the caller's lock: indexes borrowed under it are
+ * not to be used afterwards.
+ */
+int relay_index_close_all(struct relay_stream *stream);
+
+/**
+ * The sequence number of `index`, or `RELAY_SEQ_UNSET` for NULL. The
+ * caller must hold a reference on `index`, or its stream's lock with
+ * `index` borrowed under it.
+ */
+uint64_t relay_index_get_net_seq_num(struct relay_index *index);
+
+/**
+ * The reference count of `index`; -1 for NULL. The caller must hold a
+ * reference on `index`, or its stream's lock with `index` borrowed under
+ * it.
+ */
+long relay_index_get_ref_count(struct relay_index *index);
+
+/**
  * Create a session with a new id (from a global counter) and count 1: the
  * owner's reference, dropped by relay_session_close(), or by the final put
  * of the connection it is given to (see relay_connection_set_session()).
@@ -1165,90 +1429,6 @@ int relay_sessions_for_each(relay_session_visit_func visit, void *data);
  * call any function of this library.
  */
 int relay_session_for_each_stream(struct relay_session *session, relay_stream_visit_func visit, void *data);
-
-/**
- * The trace of `session` at `path`, created if there is none (it then takes
- * a reference on the session). Returns a new reference the caller puts; two
- * racing callers get the same trace. NULL for NULL arguments, or when there
- * is no trace at `path` and the session is closed (silently: another
- * thread's close can cause it; an existing trace is still returned, as the
- * original did). The caller must hold a reference on `session`.
- */
-struct ctf_trace *relay_ctf_trace_get_by_path_or_create(struct relay_session *session, const char *path);
-
-/**
- * relay_ctf_trace_get_by_path_or_create() with C code's own struct for a
- * new trace: `fresh` points to a `struct ctf_trace` of the caller's whose
- * first member is a `struct ctf_trace_base`. Returns the trace of
- * `session` at `path` with a new reference the caller puts: either the
- * existing one (`fresh` is then untouched and still the caller's, to reuse
- * or free), or `fresh`, initialised (the caller's fields untouched) and
- * holding a reference on the session, whose `free_fn(fresh)` runs once its
- * grace period is over. NULL, `fresh` untouched, for NULL arguments,
- * misaligned `fresh`, a `fresh` that is live already, or (silently) when
- * there is no trace at `path` and the session is closed. The caller must
- * hold a reference on `session` and own `fresh`; any thread.
- */
-struct ctf_trace *relay_ctf_trace_get_by_path_or_init(struct relay_session *session, const char *path, struct ctf_trace *fresh, ctf_trace_free_func free_fn);
-
-/**
- * Take a reference on `trace` unless its count is 0; true when taken. At
- * count 0: false and one warning line, as for relay_session_get(). The
- * caller must hold a reference on `trace` (or keep it allocated, as for
- * relay_session_get()).
- */
-bool relay_ctf_trace_get(struct ctf_trace *trace);
-
-/**
- * Drop a reference on `trace`; at 0 it leaves its session and puts its
- * session reference. NULL does nothing. The caller gives up the reference
- * it drops.
- */
-void relay_ctf_trace_put(struct ctf_trace *trace);
-
-/**
- * The reference count of `trace`; -1 for NULL. The caller must hold a
- * reference on `trace` (or keep it allocated, as for relay_session_get()).
- */
-long relay_ctf_trace_get_ref_count(struct ctf_trace *trace);
-
-/**
- * The path of `trace` (valid while it is held), or NULL for NULL. The
- * caller must hold a reference on `trace`.
- */
-const char *relay_ctf_trace_get_path(struct ctf_trace *trace);
-
-/**
- * The session of `trace`, WITHOUT a new reference (a borrowed pointer):
- * valid while `trace` is held (the trace holds its session). NULL for
- * NULL. The caller must hold a reference on `trace`.
- */
-struct relay_session *relay_ctf_trace_get_session(struct ctf_trace *trace);
-
-/**
- * A new reference (put it with relay_viewer_stream_put()) on the viewer
- * stream of the metadata stream of `trace`. NULL when `trace` is NULL or
- * not a ctf-trace, when no viewer stream of its metadata stream was
- * created, or when that viewer stream's count reached 0 (the trace points
- * at it without holding a reference, so a released one is not returned;
- * a closed one that someone still holds is). The caller must hold a
- * reference on `trace`; any thread.
- */
-struct relay_viewer_stream *relay_ctf_trace_get_viewer_metadata_stream(struct ctf_trace *trace);
-
-/**
- * Take the lock of `trace` (nests inside its session's lock). Returns 0; 1
- * when taken out of order (reported); -1, not taken, for NULL or when this
- * thread already holds it. The caller must hold a reference on `trace`.
- */
-int relay_ctf_trace_lock(struct ctf_trace *trace);
-
-/**
- * Release the lock of `trace`. Returns 0, or -1 when NULL or not held by
- * this thread. The caller must hold the lock (taken by this thread) and a
- * reference on `trace`.
- */
-int relay_ctf_trace_unlock(struct ctf_trace *trace);
 
 /**
  * Create a stream of `trace` with a unique `handle`: count 1, the owner's
@@ -1479,95 +1659,161 @@ int relay_stream_lock(struct relay_stream *stream);
 int relay_stream_unlock(struct relay_stream *stream);
 
 /**
- * The index of `stream` for `net_seq_num`, created if absent with a
- * reference on the stream and a self reference (count 1). As in the
- * original, NO reference is taken for the caller: the pointer is borrowed,
- * and stays valid for as long as the caller holds the stream's lock,
- * whatever the calls it makes meanwhile: the self reference is only
- * dropped under that lock, and a close of the stream completed by a call
- * under it (relay_stream_set_received_seq_num(), relay_session_abort(),
- * ...) leaves that to relay_stream_unlock() (see relay_stream_close()).
- * Only the caller's own relay_index_try_flush() of this index or
- * relay_index_close_all() of the stream drop it at once: the pointer is
- * not to be used after those. Take relay_index_get() for a reference that
- * outlives the lock. Two threads asking for the same `net_seq_num` get the
- * same index. NULL for NULL, or for a closed stream (silently). The caller must hold the
- * stream's lock (reported if not) and a reference on the stream.
+ * The trace of `session` at `path`, created if there is none (it then takes
+ * a reference on the session). Returns a new reference the caller puts; two
+ * racing callers get the same trace. NULL for NULL arguments, or when there
+ * is no trace at `path` and the session is closed (silently: another
+ * thread's close can cause it; an existing trace is still returned, as the
+ * original did). The caller must hold a reference on `session`.
  */
-struct relay_index *relay_index_get_by_id_or_create(struct relay_stream *stream, uint64_t net_seq_num);
+struct ctf_trace *relay_ctf_trace_get_by_path_or_create(struct relay_session *session, const char *path);
 
 /**
- * relay_index_get_by_id_or_create() with C code's own struct for a new
- * index: `fresh` points to a `struct relay_index` of the caller's whose
- * first member is a `struct relay_index_base`. Returns the index of
- * `stream` for `net_seq_num`, borrowed as relay_index_get_by_id_or_create()
- * returns it (no reference for the caller): either the existing one
- * (`fresh` is then untouched and still the caller's, to reuse or free), or
- * `fresh`, initialised (the caller's fields untouched) with its self
- * reference and a stream reference, whose `free_fn(fresh)` runs once its
+ * relay_ctf_trace_get_by_path_or_create() with C code's own struct for a
+ * new trace: `fresh` points to a `struct ctf_trace` of the caller's whose
+ * first member is a `struct ctf_trace_base`. Returns the trace of
+ * `session` at `path` with a new reference the caller puts: either the
+ * existing one (`fresh` is then untouched and still the caller's, to reuse
+ * or free), or `fresh`, initialised (the caller's fields untouched) and
+ * holding a reference on the session, whose `free_fn(fresh)` runs once its
  * grace period is over. NULL, `fresh` untouched, for NULL arguments,
- * misaligned `fresh`, a `fresh` that is live already, or (silently) a
- * closed stream. The caller must hold the stream's lock and a reference on
- * the stream, and own `fresh`.
+ * misaligned `fresh`, a `fresh` that is live already, or (silently) when
+ * there is no trace at `path` and the session is closed. The caller must
+ * hold a reference on `session` and own `fresh`; any thread.
  */
-struct relay_index *relay_index_get_by_id_or_init(struct relay_stream *stream, uint64_t net_seq_num, struct relay_index *fresh, relay_index_free_func free_fn);
+struct ctf_trace *relay_ctf_trace_get_by_path_or_init(struct relay_session *session, const char *path, struct ctf_trace *fresh, ctf_trace_free_func free_fn);
 
 /**
- * Take a reference on `index` unless its count is 0; true when taken. At
+ * Take a reference on `trace` unless its count is 0; true when taken. At
  * count 0: false and one warning line, as for relay_session_get(). The
- * caller must hold a reference on `index`, or the lock of its stream with
- * `index` borrowed under it (see relay_index_get_by_id_or_create()).
+ * caller must hold a reference on `trace` (or keep it allocated, as for
+ * relay_session_get()).
  */
-bool relay_index_get(struct relay_index *index);
+bool relay_ctf_trace_get(struct ctf_trace *trace);
 
 /**
- * Drop a reference on `index`; at 0 it leaves its stream and puts its
- * stream reference. NULL does nothing. The caller gives up the reference
- * it drops (never put a borrowed index).
+ * Drop a reference on `trace`; at 0 it leaves its session and puts its
+ * session reference. NULL does nothing. The caller gives up the reference
+ * it drops.
  */
-void relay_index_put(struct relay_index *index);
+void relay_ctf_trace_put(struct ctf_trace *trace);
 
 /**
- * Flush `index` if its stream's data up to its `net_seq_num` arrived: the
- * index leaves its stream and its self reference is put (the index is
- * reclaimed then unless someone holds a reference from relay_index_get()).
- * Returns 0 when flushed now, 1 when no flush was done (data not there yet,
- * or already flushed), -1 for NULL, as the original. The caller must hold
- * the stream's lock (with `index` borrowed under it) or a reference on
- * `index`; any thread. When the data has arrived, the flush is done under
- * the stream's lock: if this thread does not hold it, the call takes the
- * stream's lock, and waits for it while another thread holds it (checked
- * against the locks this thread holds, as relay_stream_lock() is), then
- * releases it, which completes a close of the stream made meanwhile (see
- * relay_stream_close()); when no flush is due it takes no lock. The flush
- * is done at once, also under the caller's lock: a borrowed `index` is not
- * to be used after a flush; one the caller holds a reference on stays valid
- * until it puts it.
+ * The reference count of `trace`; -1 for NULL. The caller must hold a
+ * reference on `trace` (or keep it allocated, as for relay_session_get()).
  */
-int relay_index_try_flush(struct relay_index *index);
+long relay_ctf_trace_get_ref_count(struct ctf_trace *trace);
 
 /**
- * Put the self reference of every index of `stream` that still holds one.
- * Returns 0, or -1 for NULL. The caller must hold a reference on `stream`;
- * the stream's lock is taken for the duration unless the caller holds it.
- * Done at once, also under the caller's lock: indexes borrowed under it are
- * not to be used afterwards.
+ * The path of `trace` (valid while it is held), or NULL for NULL. The
+ * caller must hold a reference on `trace`.
  */
-int relay_index_close_all(struct relay_stream *stream);
+const char *relay_ctf_trace_get_path(struct ctf_trace *trace);
 
 /**
- * The sequence number of `index`, or `RELAY_SEQ_UNSET` for NULL. The
- * caller must hold a reference on `index`, or its stream's lock with
- * `index` borrowed under it.
+ * The session of `trace`, WITHOUT a new reference (a borrowed pointer):
+ * valid while `trace` is held (the trace holds its session). NULL for
+ * NULL. The caller must hold a reference on `trace`.
  */
-uint64_t relay_index_get_net_seq_num(struct relay_index *index);
+struct relay_session *relay_ctf_trace_get_session(struct ctf_trace *trace);
 
 /**
- * The reference count of `index`; -1 for NULL. The caller must hold a
- * reference on `index`, or its stream's lock with `index` borrowed under
- * it.
+ * A new reference (put it with relay_viewer_stream_put()) on the viewer
+ * stream of the metadata stream of `trace`. NULL when `trace` is NULL or
+ * not a ctf-trace, when no viewer stream of its metadata stream was
+ * created, or when that viewer stream's count reached 0 (the trace points
+ * at it without holding a reference, so a released one is not returned;
+ * a closed one that someone still holds is). The caller must hold a
+ * reference on `trace`; any thread.
  */
-long relay_index_get_ref_count(struct relay_index *index);
+struct relay_viewer_stream *relay_ctf_trace_get_viewer_metadata_stream(struct ctf_trace *trace);
+
+/**
+ * Take the lock of `trace` (nests inside its session's lock). Returns 0; 1
+ * when taken out of order (reported); -1, not taken, for NULL or when this
+ * thread already holds it. The caller must hold a reference on `trace`.
+ */
+int relay_ctf_trace_lock(struct ctf_trace *trace);
+
+/**
+ * Release the lock of `trace`. Returns 0, or -1 when NULL or not held by
+ * this thread. The caller must hold the lock (taken by this thread) and a
+ * reference on `trace`.
+ */
+int relay_ctf_trace_unlock(struct ctf_trace *trace);
+
+/**
+ * Create a viewer session (not refcounted) with no session attached.
+ * Destroy it with relay_viewer_session_destroy(), or hand it to a live
+ * connection with relay_connection_set_viewer_session(), which then owns it
+ * and destroys it at its final put. The functions taking `vs` need it not
+ * destroyed: "the caller must hold `vs`" means that it owns it (created and
+ * neither destroyed nor handed over), or holds a reference on the
+ * connection that owns it. Needs nothing; any thread.
+ */
+struct relay_viewer_session *relay_viewer_session_create(void);
+
+/**
+ * relay_viewer_session_create() in C code's own struct: `vs` points to a
+ * `struct relay_viewer_session` of the caller's whose first member is a
+ * `struct relay_viewer_session_base`; the library initialises that member
+ * (the caller's fields untouched). relay_viewer_session_destroy() (or the
+ * final put of the connection that owns it) closes it, and `free_fn(vs)`
+ * runs once the grace period after that is over. Returns 0, or -1 with
+ * nothing done (`free_fn` not called) for NULL or misaligned `vs`, NULL
+ * `free_fn`, or a `vs` already live. The caller must own the memory of
+ * `vs`; any thread.
+ */
+int relay_viewer_session_init(struct relay_viewer_session *vs, relay_viewer_session_free_func free_fn);
+
+/**
+ * Attach `session` to `vs`, taking a reference on the session. A session is
+ * attached to one viewer session at a time. Returns 0, or -1 (nothing
+ * changes) for NULL, a closed `vs`, a session already attached, or a
+ * session whose count is 0. The caller must hold `vs` (see
+ * relay_viewer_session_create()) and a reference on `session`.
+ */
+int relay_viewer_session_attach(struct relay_viewer_session *vs, struct relay_session *session);
+
+/**
+ * Detach `session` from `vs`, putting the reference taken by the attach.
+ * Returns 0, or -1 for NULL or a session not attached to `vs`. The caller
+ * must hold `vs` (see relay_viewer_session_create()) and a reference on
+ * `session` (or know it attached to `vs`, whose reference keeps it).
+ */
+int relay_viewer_session_detach(struct relay_viewer_session *vs, struct relay_session *session);
+
+/**
+ * Whether `session` is attached to `vs` (false for NULL). The caller must
+ * hold `vs` (see relay_viewer_session_create()) and a reference on
+ * `session`.
+ */
+bool relay_viewer_session_is_attached(struct relay_viewer_session *vs, struct relay_session *session);
+
+/**
+ * Close `vs`: close the viewer streams of every attached session (putting
+ * their ownership references), then detach every session. Returns 0, or -1
+ * for NULL or when already closed. The caller must hold `vs` (see
+ * relay_viewer_session_create()); it still holds it afterwards (a closed
+ * viewer session refuses attaches until it is destroyed).
+ */
+int relay_viewer_session_close(struct relay_viewer_session *vs);
+
+/**
+ * Close `vs` if needed (see relay_viewer_session_close()) and free it after
+ * a grace period. NULL does nothing. Refused, with a warning, for a viewer
+ * session owned by a connection (given to one with
+ * relay_connection_set_viewer_session()): that connection's final put
+ * destroys it. The caller gives up `vs`: no call on it may start after this
+ * one. A call on `vs` made by another thread at the same time (attach,
+ * detach, is_attached or close, which then act before the close or find
+ * `vs` closed) must be made inside a read-side section entered before this
+ * call began: that keeps its memory valid until the section ends.
+ * relay_connection_set_viewer_session() and another
+ * relay_viewer_session_destroy() of `vs` must not overlap this call at all.
+ * Any thread; may be called inside a read-side section.
+ */
+void relay_viewer_session_destroy(struct relay_viewer_session *vs);
 
 /**
  * Create the viewer stream of `stream` (same handle), count 1: the
@@ -1648,250 +1894,6 @@ uint32_t relay_viewer_stream_get_seek(struct relay_viewer_stream *vstream);
  * reference on `vstream` (or keep it allocated, as for relay_session_get()).
  */
 long relay_viewer_stream_get_ref_count(struct relay_viewer_stream *vstream);
-
-/**
- * Create a viewer session (not refcounted) with no session attached.
- * Destroy it with relay_viewer_session_destroy(), or hand it to a live
- * connection with relay_connection_set_viewer_session(), which then owns it
- * and destroys it at its final put. The functions taking `vs` need it not
- * destroyed: "the caller must hold `vs`" means that it owns it (created and
- * neither destroyed nor handed over), or holds a reference on the
- * connection that owns it. Needs nothing; any thread.
- */
-struct relay_viewer_session *relay_viewer_session_create(void);
-
-/**
- * relay_viewer_session_create() in C code's own struct: `vs` points to a
- * `struct relay_viewer_session` of the caller's whose first member is a
- * `struct relay_viewer_session_base`; the library initialises that member
- * (the caller's fields untouched). relay_viewer_session_destroy() (or the
- * final put of the connection that owns it) closes it, and `free_fn(vs)`
- * runs once the grace period after that is over. Returns 0, or -1 with
- * nothing done (`free_fn` not called) for NULL or misaligned `vs`, NULL
- * `free_fn`, or a `vs` already live. The caller must own the memory of
- * `vs`; any thread.
- */
-int relay_viewer_session_init(struct relay_viewer_session *vs, relay_viewer_session_free_func free_fn);
-
-/**
- * Attach `session` to `vs`, taking a reference on the session. A session is
- * attached to one viewer session at a time. Returns 0, or -1 (nothing
- * changes) for NULL, a closed `vs`, a session already attached, or a
- * session whose count is 0. The caller must hold `vs` (see
- * relay_viewer_session_create()) and a reference on `session`.
- */
-int relay_viewer_session_attach(struct relay_viewer_session *vs, struct relay_session *session);
-
-/**
- * Detach `session` from `vs`, putting the reference taken by the attach.
- * Returns 0, or -1 for NULL or a session not attached to `vs`. The caller
- * must hold `vs` (see relay_viewer_session_create()) and a reference on
- * `session` (or know it attached to `vs`, whose reference keeps it).
- */
-int relay_viewer_session_detach(struct relay_viewer_session *vs, struct relay_session *session);
-
-/**
- * Whether `session` is attached to `vs` (false for NULL). The caller must
- * hold `vs` (see relay_viewer_session_create()) and a reference on
- * `session`.
- */
-bool relay_viewer_session_is_attached(struct relay_viewer_session *vs, struct relay_session *session);
-
-/**
- * Close `vs`: close the viewer streams of every attached session (putting
- * their ownership references), then detach every session. Returns 0, or -1
- * for NULL or when already closed. The caller must hold `vs` (see
- * relay_viewer_session_create()); it still holds it afterwards (a closed
- * viewer session refuses attaches until it is destroyed).
- */
-int relay_viewer_session_close(struct relay_viewer_session *vs);
-
-/**
- * Close `vs` if needed (see relay_viewer_session_close()) and free it after
- * a grace period. NULL does nothing. Refused, with a warning, for a viewer
- * session owned by a connection (given to one with
- * relay_connection_set_viewer_session()): that connection's final put
- * destroys it. The caller gives up `vs`: no call on it may start after this
- * one. A call on `vs` made by another thread at the same time (attach,
- * detach, is_attached or close, which then act before the close or find
- * `vs` closed) must be made inside a read-side section entered before this
- * call began: that keeps its memory valid until the section ends.
- * relay_connection_set_viewer_session() and another
- * relay_viewer_session_destroy() of `vs` must not overlap this call at all.
- * Any thread; may be called inside a read-side section.
- */
-void relay_viewer_session_destroy(struct relay_viewer_session *vs);
-
-/**
- * Create a connection table (one per worker thread). NULL only if memory
- * runs out. Needs nothing; any thread. Destroy it with
- * relay_connection_table_destroy(): until it is destroyed and its grace
- * period ended, traceref_live_objects() counts it and TRACEREF_LEAK_CHECK=1
- * reports it.
- */
-struct relay_connection_table *relay_connection_table_create(void);
-
-/**
- * Destroy `table`. First it stops taking connections: from then on
- * relay_connection_table_add() on it is refused. Then every connection
- * still in it is closed as by relay_connection_close() (its owner's
- * reference put; a later relay_connection_close() of it returns -1), except
- * one whose last reference is being put at that moment, which is only taken
- * out; and the table is freed after a grace period. Returns 0, or -1
- * (nothing done) for NULL, when called inside a read-side section, or when
- * `table` is already being destroyed.
- *
- * Under races: a relay_connection_table_add() that overlaps this call
- * either completes first (the connection is then closed here) or is
- * refused; a relay_connection_close() of a connection in `table` that
- * overlaps it closes the connection or finds it closed by this call (-1),
- * one of the two, never both; relay_connection_get_by_sock() finds a
- * connection or nothing. A call on `table` that may overlap this one must be
- * made inside a read-side section (traceref_read_lock()) entered before
- * this call began: that keeps the table's memory valid until it returns.
- * The caller gives up `table`: it must not be used once this call
- * returned. Any thread.
- */
-int relay_connection_table_destroy(struct relay_connection_table *table);
-
-/**
- * Create a connection on socket `sock` of `type` (RELAY_DATA,
- * RELAY_CONTROL, RELAY_VIEWER_COMMAND, ...): count 1, the owner's
- * reference, dropped by relay_connection_close() (or by the table's
- * destruction once added to one). NULL for a negative socket or a type
- * outside RELAY_CONNECTION_UNKNOWN..RELAY_VIEWER_NOTIFICATION. Needs
- * nothing; any thread.
- */
-struct relay_connection *relay_connection_create(int sock, int type);
-
-/**
- * relay_connection_create() in C code's own struct: `conn` points to a
- * `struct relay_connection` of the caller's whose first member is a
- * `struct relay_connection_base`; the library initialises that member (the
- * caller's fields untouched) and calls `free_fn(conn)` once the
- * connection's grace period is over. The connection is then the same as
- * one relay_connection_create() made, and relay_connection_get_by_sock()
- * returns `conn`. Returns 0, or -1 with nothing done (`free_fn` not
- * called) where relay_connection_create() returns NULL, and for NULL or
- * misaligned `conn`, NULL `free_fn` or a `conn` already live. The caller
- * must own the memory of `conn`; any thread.
- */
-int relay_connection_init(struct relay_connection *conn, relay_connection_free_func free_fn, int sock, int type);
-
-/**
- * Add `conn` to `table`, where relay_connection_get_by_sock() finds it
- * until it is closed or released. Returns 0, or -1 (nothing changes, one
- * warning line) for NULL, a connection already in a table or closed, a
- * socket already in `table`, or a table being destroyed. The caller must
- * hold a reference on `conn`.
- *
- * Under races, the add is ordered with relay_connection_close() of `conn`
- * and with relay_connection_table_destroy() of `table`: if it comes first,
- * the close takes `conn` out of `table` again (and the destruction closes
- * it); if it comes second, it is refused. Either way, once the close
- * returned, no lookup finds `conn`. An add that may overlap the
- * destruction of `table` must be made inside a read-side section entered
- * before the destruction began (see relay_connection_table_destroy()).
- */
-int relay_connection_table_add(struct relay_connection_table *table, struct relay_connection *conn);
-
-/**
- * Look a connection up by socket in `table` and take a reference (put it
- * when done). NULL when absent (never added, refused, closed or released),
- * when its count reached 0, or for NULL. A lookup that overlaps a close,
- * an add or the table's destruction finds the connection or nothing; one
- * that may overlap the destruction must be made inside a read-side section
- * entered before it began (see relay_connection_table_destroy()). Takes no
- * lock and needs no reference on a connection; any thread.
- */
-struct relay_connection *relay_connection_get_by_sock(struct relay_connection_table *table, int sock);
-
-/**
- * Take a reference on `conn` unless its count is 0; true when taken. At
- * count 0: false and one warning line, as for relay_session_get(). The
- * caller must hold a reference on `conn` (or keep it allocated, as for
- * relay_session_get()).
- */
-bool relay_connection_get(struct relay_connection *conn);
-
-/**
- * Drop a reference on `conn`. The final put removes it from its table,
- * closes and destroys its viewer session (live connections), closes its
- * session (putting the session's owner reference; as for
- * relay_session_close(), a stream whose lock this thread holds completes
- * its close at relay_stream_unlock()) and puts the connection's own session
- * reference. NULL does nothing. The caller gives up the reference it drops;
- * any thread.
- */
-void relay_connection_put(struct relay_connection *conn);
-
-/**
- * Close `conn`: it leaves its table and its owner's reference is put.
- * Returns 0, or -1 (one warning line) for NULL or when already closed,
- * including by relay_connection_table_destroy(). Ordered with
- * relay_connection_table_add() of `conn`: an add that came first is undone
- * here, one that comes after is refused, so that once this call returned
- * no lookup finds `conn`. Safe to call while its table is being destroyed:
- * `conn` is closed once, by one of the two. The caller gives up the owner's
- * reference (the one relay_connection_create() returned): it must not use
- * `conn` afterwards unless it holds a reference of its own, and when that
- * reference was the last one, the connection's final put is made here (see
- * relay_connection_put()). Any thread.
- */
-int relay_connection_close(struct relay_connection *conn);
-
-/**
- * Make `session` the session of `conn`: the connection takes a reference
- * on it, and its final put closes the session, which puts the session's
- * owner reference (the one relay_session_create() returned): from then on
- * that reference is the connection's, and the caller must not put it.
- * Returns 0, or -1 (nothing changes) for NULL, a connection that already
- * has a session, or a session whose count is 0. The caller must hold a
- * reference on both.
- */
-int relay_connection_set_session(struct relay_connection *conn, struct relay_session *session);
-
-/**
- * Give `vs` to `conn`: the connection owns it from now on, and its final
- * put closes and destroys it (the caller must not destroy it). Returns 0,
- * or -1 (nothing changes) for NULL, a connection that already has one, or
- * a viewer session owned by another connection (or already given to this
- * one). The caller must hold a reference on `conn` and own `vs`; it must
- * not be destroying `vs` (see relay_viewer_session_destroy()).
- */
-int relay_connection_set_viewer_session(struct relay_connection *conn, struct relay_viewer_session *vs);
-
-/**
- * The session of `conn`, WITHOUT a new reference (a borrowed pointer,
- * valid while `conn` is held), or NULL. The caller must hold a reference on
- * `conn`.
- */
-struct relay_session *relay_connection_get_session(struct relay_connection *conn);
-
-/**
- * The viewer session of `conn` (owned by it; a borrowed pointer, valid
- * while `conn` is held), or NULL. The caller must hold a reference on
- * `conn`.
- */
-struct relay_viewer_session *relay_connection_get_viewer_session(struct relay_connection *conn);
-
-/**
- * The socket of `conn`, or -1 for NULL. The caller must hold a reference
- * on `conn`.
- */
-int relay_connection_get_sock(struct relay_connection *conn);
-
-/**
- * The type of `conn`, or -1 for NULL. The caller must hold a reference on
- * `conn`.
- */
-int relay_connection_get_type(struct relay_connection *conn);
-
-/**
- * The reference count of `conn`; -1 for NULL. The caller must hold a
- * reference on `conn` (or keep it allocated, as for relay_session_get()).
- */
-long relay_connection_get_ref_count(struct relay_connection *conn);
 
 /**
  * Create an empty table. Returns it, to be destroyed with

@@ -14,6 +14,48 @@
  * RELAY_VIEWER_NOTIFICATION (macros with the originals' values; this header
  * adds an `enum connection_type` for declarations that name it).
  *
+ * KEEPING THE DAEMON'S OWN STRUCTS: define TRACEREF_RELAYD_EMBEDDED before
+ * including this header. The daemon's headers then declare its structs as
+ * before, each with the library's part as its FIRST member:
+ *
+ *     struct relay_stream {
+ *         struct relay_stream_base base;   (the library's: count, lock, links)
+ *         uint64_t stream_handle;          (the daemon's fields, as before)
+ *         int stream_fd;
+ *         uint64_t tracefile_size_current;
+ *         ...
+ *     };
+ *     TRACEREF_ASSERT_FIRST(struct relay_stream, base);
+ *
+ * and main.c and live.c keep their field accesses (stream->stream_fd,
+ * session->session_name, vstream->last_sent_index, ...). What goes from the
+ * structs is their lifetime machinery: the urcu_ref, the rcu_head, the
+ * lttng_ht_node of the global tables, the closed/published flags and
+ * reflock, and the lock of sessions, traces and streams (the library's,
+ * taken with relay_session_lock() and the like, checked for order). Fields
+ * that mirror library state are set from it once, after the init:
+ * session->id = relay_session_get_id(session).
+ *
+ * The creators stay the daemon's own functions, with their names and
+ * parameters: session_create() allocates its struct, fills in its fields,
+ * then calls relay_session_init(session, free_fn, ...), which publishes the
+ * session (lookups find it from then on; the init touches only the
+ * library's part); likewise
+ * stream_create() with relay_stream_init(), viewer_stream_create() with
+ * relay_viewer_stream_init(), viewer_session_create() with
+ * relay_viewer_session_init(), connection_create() with
+ * relay_connection_init(); ctf_trace_get_by_path_or_create() and
+ * relay_index_get_by_id_or_create() allocate a candidate struct and call
+ * relay_ctf_trace_get_by_path_or_init() and relay_index_get_by_id_or_init(),
+ * freeing the candidate themselves when an existing object comes back. So
+ * in this mode the header defines no macro for those seven names. Every
+ * other name maps as below and, the library's part being first, returns the
+ * daemon's own struct pointers: session_get_by_id() a struct relay_session *
+ * whose fields the daemon reads. The free functions (relay_session_free_func
+ * and the like) free the daemon's struct after the grace period, where the
+ * originals' call_rcu() callbacks did. c-tests/compat/compat_embedded.c is a
+ * small daemon written this way.
+ *
  * Every name is a function-like macro with the original's parameters (those
  * of the 2015 design: the six-argument session_create, the two-argument
  * viewer_stream_create and viewer_session_attach): it expands only where it
@@ -65,7 +107,9 @@
  *     (relay_index_set_file, relay_index_set_data, relay_index_close_partial_fd,
  *     relay_index_find_last, ctf_trace_close, stream_write, viewer_stream_rotate,
  *     the print_* functions, ...) have no counterpart.
- *   - The structures are opaque: fields are read and set through functions.
+ *   - Without TRACEREF_RELAYD_EMBEDDED, the structures are opaque: fields are
+ *     read and set through functions (with it, the daemon's own fields stay
+ *     and the library's state is read through these same functions).
  *     session->id: relay_session_get_id(); session->aborted:
  *     relay_session_is_aborted(); trace->session: relay_ctf_trace_get_session();
  *     stream->stream_handle: relay_stream_get_handle(); stream->trace:
@@ -191,8 +235,10 @@ enum connection_type {
 };
 
 /* Sessions (session.h). */
+#ifndef TRACEREF_RELAYD_EMBEDDED
 #define session_create(session_name, hostname, live_timer, snapshot, major, minor) \
 	relay_session_create(session_name, hostname, live_timer, snapshot, major, minor)
+#endif
 #define session_get_by_id(id) relay_session_get_by_id(id)
 #define session_get(session) relay_session_get(session)
 #define session_put(session) relay_session_put(session)
@@ -200,18 +246,22 @@ enum connection_type {
 #define session_abort(session) relay_session_abort(session)
 
 /* Ctf-traces (ctf-trace.h). */
+#ifndef TRACEREF_RELAYD_EMBEDDED
 #define ctf_trace_get_by_path_or_create(session, path_name) \
 	relay_ctf_trace_get_by_path_or_create(session, path_name)
+#endif
 #define ctf_trace_get(trace) relay_ctf_trace_get(trace)
 #define ctf_trace_put(trace) relay_ctf_trace_put(trace)
 #define ctf_trace_get_viewer_metadata_stream(trace) \
 	relay_ctf_trace_get_viewer_metadata_stream(trace)
 
 /* Streams (stream.h). */
+#ifndef TRACEREF_RELAYD_EMBEDDED
 #define stream_create(trace, stream_handle, path_name, channel_name, tracefile_size, \
 		      tracefile_count)                                                    \
 	relay_stream_create(trace, stream_handle, path_name, channel_name, tracefile_size, \
 			    tracefile_count)
+#endif
 #define stream_get_by_id(stream_id) relay_stream_get_by_id(stream_id)
 #define stream_get(stream) relay_stream_get(stream)
 #define stream_put(stream) relay_stream_put(stream)
@@ -221,16 +271,26 @@ enum connection_type {
 
 /* Indexes (index.h): relay_index_get_by_id_or_create, relay_index_get,
  * relay_index_put, relay_index_try_flush and relay_index_close_all already
- * have the originals' names. */
+ * have the originals' names. With TRACEREF_RELAYD_EMBEDDED the daemon
+ * defines a relay_index_get_by_id_or_create() of its own around
+ * relay_index_get_by_id_or_init(): the library's function of that name makes
+ * library-allocated indexes; as a macro it would hide the daemon's. */
+#ifdef TRACEREF_RELAYD_EMBEDDED
+#define relay_index_get_by_id_or_create traceref_relayd_index_get_by_id_or_create
+#endif
 
 /* Viewer streams (viewer-stream.h). */
+#ifndef TRACEREF_RELAYD_EMBEDDED
 #define viewer_stream_create(stream, seek_t) relay_viewer_stream_create(stream, seek_t)
+#endif
 #define viewer_stream_get_by_id(id) relay_viewer_stream_get_by_id(id)
 #define viewer_stream_get(vstream) relay_viewer_stream_get(vstream)
 #define viewer_stream_put(vstream) relay_viewer_stream_put(vstream)
 
 /* Viewer sessions (viewer-session.h). */
+#ifndef TRACEREF_RELAYD_EMBEDDED
 #define viewer_session_create() relay_viewer_session_create()
+#endif
 #define viewer_session_attach(vsession, session) relay_viewer_session_attach(vsession, session)
 #define viewer_session_detach(vsession, session) relay_viewer_session_detach(vsession, session)
 #define viewer_session_is_attached(vsession, session) \
@@ -239,7 +299,9 @@ enum connection_type {
 #define viewer_session_destroy(vsession) relay_viewer_session_destroy(vsession)
 
 /* Connections (connection.h). */
+#ifndef TRACEREF_RELAYD_EMBEDDED
 #define connection_create(sock, type) relay_connection_create(sock, type)
+#endif
 #define connection_get_by_sock(relay_connections_ht, sock) \
 	relay_connection_get_by_sock(relay_connections_ht, sock)
 #define connection_get(connection) relay_connection_get(connection)
