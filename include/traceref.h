@@ -1916,9 +1916,11 @@ int traceref_table_destroy(struct traceref_table *table);
  * Add `obj` to `table` under `key`, unless a live object has that key.
  * Returns `obj` when it went in (no reference taken: the table holds
  * none); the object that has the key, with a new reference for the caller
- * (who puts it), leaving `obj` out; or NULL for NULL arguments, pointers
- * of the wrong kind, an object at count 0, or one that is in this table
- * already. An object whose count is 0 holding the key is replaced. Racing
+ * (who puts it), leaving `obj` out; `obj` again, changing nothing and
+ * taking no reference, when it is in the table under `key` already; or
+ * NULL for NULL arguments, pointers of the wrong kind, an object at count
+ * 0, or one that is in this table under another key. An object whose count
+ * is 0 holding the key is replaced. Racing
  * adders of one key get one winner: the others get the winner. The caller
  * must hold a reference on `obj`; any thread.
  */
@@ -1961,6 +1963,25 @@ int traceref_table_remove(struct traceref_table *table, struct traceref_object *
  * by the library during the visits.
  */
 int traceref_table_for_each(struct traceref_table *table, traceref_table_visit_func visit, void *data);
+
+/**
+ * Write to `fd` the references of `obj` as tracking recorded them, one
+ * line: its kind, id or address and count, the call site that created it,
+ * then each call site that took or dropped references on it with its gets
+ * and puts (`+2 -0 at handle_attach (live.c:412)`), unbalanced sites
+ * first. Call sites are the application's calls into the library,
+ * symbolized (function, and file:line where debug information exists);
+ * calls made by the library's own thread are listed as such. Needs
+ * `TRACEREF_TRACK=1` in the environment from the start of the process.
+ * Returns 0, or -1 for NULL, when tracking is off, for a pointer that is
+ * not a live library object (or one created before tracking could see
+ * it), or when writing fails. Any object of either model or of a C kind
+ * (the pointer the library returned, or the `struct traceref_object`).
+ * The caller must hold a reference on `obj` (or, for a Babeltrace object
+ * at count 0, on its tree); any thread, holding any lock, not from a
+ * release function or payload destructor of `obj`.
+ */
+int traceref_dump_references(const void *obj, int fd);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -201,6 +201,9 @@ static void null_arguments(void)
 		CHECK(strstr(text, "digraph") != NULL);
 		fclose(out);
 		CHECK_EQ_LONG(traceref_dump_dot(NULL, -1), -1);
+		/* Reference tracking is off here (no TRACEREF_TRACK=1): -1. */
+		CHECK_EQ_LONG(traceref_dump_references(NULL, devnull), -1);
+		CHECK_EQ_LONG(traceref_dump_references(f.s, devnull), -1);
 		CHECK_EQ_LONG(traceref_dump_dot(f.table, -1), -1);
 		CHECK_EQ_LONG(traceref_dump_dot(f.table, devnull), 0);
 		close(devnull);

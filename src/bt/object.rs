@@ -26,6 +26,7 @@
 
 use crate::core::census;
 use crate::core::diag::{misuse, trace_ref};
+use crate::core::hooks;
 use crate::core::kind::{Kind, Tag, TagCheck};
 use crate::core::live;
 use crate::core::refcount::{Dec, Inc, RefCount};
@@ -93,6 +94,12 @@ impl BtObject {
         }
     }
 
+    /// The object's address, as the hooks and registries key it.
+    #[inline(always)]
+    pub fn addr(&self) -> *const () {
+        self as *const Self as *const ()
+    }
+
     pub fn kind(&self) -> Kind {
         match self.tag.read() {
             TagCheck::Ok(k) => k,
@@ -138,7 +145,7 @@ impl BtObject {
 unsafe fn describe(p: *const ()) -> String {
     // SAFETY: called on tracked (live) objects only.
     let o = unsafe { &*p.cast::<BtObject>() };
-    format!("at {:p}, count {}", p, o.ref_count())
+    format!("{} at {:p}, count {}", o.kind().name(), p, o.ref_count())
 }
 
 /// Check that `p` points to a live object of this model, reporting
@@ -182,8 +189,12 @@ pub fn get(func: &str, obj: &BtObject) {
         return;
     }
     match obj.count.inc() {
-        Inc::Up(old) => trace_up(func, obj, old),
+        Inc::Up(old) => {
+            trace_up(func, obj, old);
+            hooks::got(obj.addr(), || obj.kind(), || 0, old + 1);
+        }
         Inc::FromZero => {
+            hooks::got(obj.addr(), || obj.kind(), || 0, 1);
             if let Some(parent) = gained(func, obj) {
                 match parent.count.inc() {
                     Inc::Up(old) => trace_up(func, parent, old),
@@ -260,9 +271,15 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
         return;
     }
     match obj.count.dec() {
-        Dec::Down(old) => trace_down(func, obj, old),
+        Dec::Down(old) => {
+            trace_down(func, obj, old);
+            hooks::dropped(obj.addr(), || obj.kind(), || 0, old - 1);
+        }
         // SAFETY: per this function's contract.
-        Dec::ToZero => match unsafe { lost(func, obj) } {
+        Dec::ToZero => match {
+            hooks::dropped(obj.addr(), || obj.kind(), || 0, 0);
+            unsafe { lost(func, obj) }
+        } {
             Lost::Parent(parent) => match parent.count.dec() {
                 Dec::Down(old) => trace_down(func, parent, old),
                 // SAFETY: per this function's contract.
@@ -335,9 +352,10 @@ unsafe fn put_chain(func: &str, obj: &BtObject, first: Dec) {
             Dec::Underflow => {
                 misuse!(
                     func,
-                    "{} {:p}: put on a reference count of zero; nothing released",
+                    "{} {:p}: put on a reference count of zero; nothing released{}",
                     cur.kind().name(),
-                    cur
+                    cur,
+                    crate::core::track::over_put(cur.addr())
                 );
                 return;
             }
@@ -380,6 +398,7 @@ unsafe fn destroy(root: &BtObject) {
         // made by that function find a parked count and do nothing.
         unsafe {
             trace_ref!("bt_put", "{} {:p}: released", (*p).kind().name(), p);
+            hooks::released(p as *const (), || (*p).kind(), || 0);
             ManuallyDrop::drop(&mut (*p).children);
             let kind = (*p).kind();
             let release = (*p).release;

@@ -57,6 +57,7 @@ pub fn live() -> usize {
 
 /// Describes a live object for the leak report: its id (or address) and
 /// count, as one line.
+/// The line names the object in full: its kind first.
 pub type Describe = unsafe fn(*const ()) -> String;
 
 /// Objects alive, by address, while `TRACEREF_LEAK_CHECK=1`.
@@ -95,6 +96,9 @@ fn leak_check() -> bool {
 #[inline]
 pub fn register(kind: Kind, obj: *const (), describe: Describe) {
     born(kind);
+    if super::track::enabled() {
+        super::track::born(obj, describe);
+    }
     if leak_check() {
         TRACKED
             .lock()
@@ -107,6 +111,10 @@ pub fn register(kind: Kind, obj: *const (), describe: Describe) {
 #[inline]
 pub fn unregister(kind: Kind, obj: *const ()) {
     died(kind);
+    super::probes::free(obj, kind);
+    if super::track::enabled() {
+        super::track::gone(obj);
+    }
     if leak_check() {
         if let Some(m) = TRACKED.lock().as_mut() {
             m.remove(&(obj as usize));
@@ -124,10 +132,12 @@ extern "C" fn report_leaks() {
             let Some(m) = t.as_ref() else { return };
             let mut v: Vec<_> = m
                 .iter()
-                .map(|(&p, &(kind, describe))| {
+                .map(|(&p, &(_, describe))| {
                     // SAFETY: a tracked object is alive (it is removed from
                     // the registry when reclaimed).
-                    format!("{} {}", kind.name(), unsafe { describe(p as *const ()) })
+                    let what = unsafe { describe(p as *const ()) };
+                    let sites = super::track::leak_sites(p as *const ());
+                    format!("{what}{sites}")
                 })
                 .collect();
             v.sort();

@@ -88,6 +88,7 @@ fn emit(prefix: &str, func: &str, what: std::fmt::Arguments<'_>) {
 /// and what went wrong.
 #[cold]
 pub fn report(func: &str, what: std::fmt::Arguments<'_>) {
+    super::probes::misuse(func, &what);
     if level() >= WARN || capturing() {
         emit("warning", func, what);
     }

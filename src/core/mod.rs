@@ -6,11 +6,14 @@ pub mod census;
 pub mod hash;
 #[macro_use]
 pub mod diag;
+pub mod hooks;
 pub mod keyed;
 pub mod kind;
 pub mod live;
 pub mod member;
+pub mod probes;
 pub mod reclaim;
 pub mod refcount;
 pub mod sync;
 pub mod table;
+pub mod track;

@@ -79,24 +79,6 @@ pub extern "C" fn traceref_dump_dot(obj: *const c_void, fd: c_int) -> c_int {
                 }
             }
         };
-        let mut bytes = text.as_bytes();
-        while !bytes.is_empty() {
-            // SAFETY: writing a valid buffer to a caller-given descriptor.
-            let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-            if n < 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                misuse!(
-                    F,
-                    "cannot write to fd {}: {}",
-                    fd,
-                    std::io::Error::last_os_error()
-                );
-                return -1;
-            }
-            bytes = &bytes[n as usize..];
-        }
-        0
+        super::write_fd(F, fd, text.as_bytes())
     })
 }

@@ -14,15 +14,42 @@ pub mod mutex;
 pub mod object;
 pub mod relay;
 pub mod table;
+pub mod track;
 
 #[cfg(test)]
 mod misuse_tests;
+
+/// Write all of `bytes` to the caller's descriptor `fd`: 0, or -1 (reported
+/// for `func`) when writing fails; part may have been written.
+fn write_fd(func: &str, fd: libc::c_int, mut bytes: &[u8]) -> libc::c_int {
+    while !bytes.is_empty() {
+        // SAFETY: writing a valid buffer to a caller-given descriptor.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            crate::core::diag::misuse!(
+                func,
+                "cannot write to fd {}: {}",
+                fd,
+                std::io::Error::last_os_error()
+            );
+            return -1;
+        }
+        bytes = &bytes[n as usize..];
+    }
+    0
+}
 
 /// Run `body`, turning a panic into `$default` after one diagnostic line.
 ///
 /// Used by every exported function: `ffi_guard!("name", default, { body })`.
 macro_rules! ffi_guard {
     ($func:expr, $default:expr, $body:block) => {{
+        // Marks this exported function's frame for reference tracking (the
+        // call site is the frame above it).
+        let _entry = $crate::core::track::Entry::enter();
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(_) => {

@@ -90,9 +90,11 @@ fn add(func: &str, table: &CTable, key: Key, obj: *mut traceref_object) -> *mut 
 /// Add `obj` to `table` under `key`, unless a live object has that key.
 /// Returns `obj` when it went in (no reference taken: the table holds
 /// none); the object that has the key, with a new reference for the caller
-/// (who puts it), leaving `obj` out; or NULL for NULL arguments, pointers
-/// of the wrong kind, an object at count 0, or one that is in this table
-/// already. An object whose count is 0 holding the key is replaced. Racing
+/// (who puts it), leaving `obj` out; `obj` again, changing nothing and
+/// taking no reference, when it is in the table under `key` already; or
+/// NULL for NULL arguments, pointers of the wrong kind, an object at count
+/// 0, or one that is in this table under another key. An object whose count
+/// is 0 holding the key is replaced. Racing
 /// adders of one key get one winner: the others get the winner. The caller
 /// must hold a reference on `obj`; any thread.
 #[no_mangle]

@@ -459,7 +459,7 @@ unsafe fn describe_table(p: *const ()) -> String {
     let t = unsafe { &*p.cast::<CTable>() };
     let guard = epoch::pin();
     format!(
-        "at {:p}, {} objects",
+        "object table at {:p}, {} objects",
         p,
         t.current(&guard).map_or(0, |m| m.len())
     )

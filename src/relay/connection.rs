@@ -173,7 +173,11 @@ impl Connection {
 unsafe fn describe_table(p: *const ()) -> String {
     // SAFETY: called on tracked (live) tables only.
     let t = unsafe { &*p.cast::<ConnectionTable>() };
-    format!("at {:p}, {} connection(s)", p, t.table.len())
+    format!(
+        "connection table at {:p}, {} connection(s)",
+        p,
+        t.table.len()
+    )
 }
 
 /// A connection table: connections by socket, one table per worker thread.

@@ -99,6 +99,7 @@ impl ObjLock {
                         who, level.0, inner.who, inner.level.0
                     ),
                 };
+                crate::core::probes::lock_order(me.cast(), inner.lock.cast());
                 misuse!(
                     func,
                     "lock order violation: taking {} while holding {} ({})",

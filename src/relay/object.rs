@@ -19,6 +19,7 @@ use crate::core::kind::{Kind, Tag, TagCheck};
 use crate::core::live;
 use crate::core::reclaim;
 use crate::core::refcount::{Dec, Inc, LookupCount};
+use crate::core::{hooks, track};
 use libc::c_void;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -323,12 +324,17 @@ pub unsafe fn checked<'a, T: RelayObject>(func: &str, p: *const c_void) -> Optio
 /// Take a reference unless the count is zero.
 #[inline(always)]
 pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
+    let p = o as *const T as *const ();
     match o.head().count.get() {
         Some(Inc::Up(old)) => {
             trace_ref!(func, "{}: {} -> {}", o.who(), old, old + 1);
+            hooks::got(p, || T::KIND, || o.id(), old + 1);
             true
         }
-        Some(Inc::FromZero) => true,
+        Some(Inc::FromZero) => {
+            hooks::got(p, || T::KIND, || o.id(), 1);
+            true
+        }
         Some(Inc::Saturated) => {
             misuse!(
                 func,
@@ -340,6 +346,7 @@ pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
         Some(Inc::Parked) => true,
         None => {
             trace_ref!(func, "{}: count is 0, get refused", o.who());
+            hooks::refused(p, || T::KIND, || o.id());
             false
         }
     }
@@ -351,12 +358,16 @@ pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
 /// `o` comes from [`create`] and the caller owns the reference it drops.
 #[inline(always)]
 pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
+    let p = o as *const T as *const ();
     match o.head().count.put() {
         Dec::Down(old) => {
             trace_ref!(func, "{}: {} -> {}", o.who(), old, old - 1);
+            hooks::dropped(p, || T::KIND, || o.id(), old - 1);
         }
         Dec::ToZero => {
             trace_ref!(func, "{}: 1 -> 0, released", o.who());
+            hooks::dropped(p, || T::KIND, || o.id(), 0);
+            hooks::released(p, || T::KIND, || o.id());
             o.release();
             // SAFETY: `release` unlinked the object from every table and list
             // readers walk, and the count is zero, so it is unreachable except
@@ -365,8 +376,9 @@ pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
         }
         Dec::Underflow => misuse!(
             func,
-            "{}: put on a reference count of zero; nothing released",
-            o.who()
+            "{}: put on a reference count of zero; nothing released{}",
+            o.who(),
+            track::over_put(p)
         ),
         Dec::Parked => {}
     }

@@ -150,7 +150,11 @@ static NEXT_VIEWER_SESSION: AtomicU64 = AtomicU64::new(1);
 unsafe fn describe_vs(p: *const ()) -> String {
     // SAFETY: called on tracked (live) viewer sessions only.
     let v = unsafe { &*p.cast::<ViewerSession>() };
-    format!("{}, {} session(s) attached", v.id, v.sessions.lock().len())
+    format!(
+        "viewer session {}, {} session(s) attached",
+        v.id,
+        v.sessions.lock().len()
+    )
 }
 
 /// A viewer session: the sessions a live client is attached to.
