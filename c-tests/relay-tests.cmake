@@ -12,3 +12,7 @@ traceref_add_c_test(relay_table_race unit/relay_table_race.c)
 # Payload destructors never run inside the application's lookups, gets,
 # puts or closes (the reclaim thread or the barrier runs them).
 traceref_add_c_test(relay_reclaim_context unit/relay_reclaim_context.c)
+# The seven kinds embedded in the daemon's own structs (relay_*_init): free
+# functions run once each, C fields never overwritten, on one thread and on
+# a control and a live thread.
+traceref_add_c_test(relay_embedded unit/relay_embedded.c)

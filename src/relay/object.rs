@@ -220,11 +220,66 @@ pub(crate) unsafe fn place_at<T>(
     }
     reclaim::free_handed_back();
     let p = at.cast::<T>();
+    // SAFETY: per the contract `at` is writable and sized for `T`.
+    unsafe { keep_before(at, std::mem::size_of::<T>()) };
     // SAFETY: per the contract `at` is writable and sized and aligned for
     // `T`; the registry says it holds no live object.
     unsafe { p.write(obj) };
     census::register(kind, p as *const (), describe);
     Ok(p)
+}
+
+thread_local! {
+    /// What the caller's memory held before this thread's last placement
+    /// there: a creation refused after placing (a duplicate handle, found
+    /// only once the object exists) leaves the memory as it found it.
+    static BEFORE: std::cell::RefCell<(usize, Vec<std::mem::MaybeUninit<u8>>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// Keep a copy of the `len` bytes at `at` (for [`discard`]).
+///
+/// # Safety
+/// `at` is readable for `len` bytes (their values may be uninitialised:
+/// they are copied as such).
+unsafe fn keep_before(at: *mut c_void, len: usize) {
+    let _ = BEFORE.try_with(|b| {
+        let mut b = b.borrow_mut();
+        b.0 = at as usize;
+        b.1.clear();
+        b.1.reserve(len);
+        // SAFETY: per the contract; `MaybeUninit` bytes may hold anything,
+        // and the vector has room for `len` of them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                at.cast::<std::mem::MaybeUninit<u8>>(),
+                b.1.as_mut_ptr(),
+                len,
+            );
+            b.1.set_len(len);
+        }
+    });
+}
+
+/// Put back the bytes [`keep_before`] copied from `at`, if it was the last
+/// placement of this thread.
+///
+/// # Safety
+/// `at` is writable for as many bytes as were kept, and holds no object.
+unsafe fn restore_before(at: *mut c_void) {
+    let _ = BEFORE.try_with(|b| {
+        let b = b.borrow();
+        if b.0 == at as usize {
+            // SAFETY: per the contract.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    b.1.as_ptr(),
+                    at.cast::<std::mem::MaybeUninit<u8>>(),
+                    b.1.len(),
+                )
+            };
+        }
+    });
 }
 
 /// Give memory placed by [`place_at`] back to its owner, at the end of the
@@ -272,7 +327,7 @@ unsafe fn describe<T: RelayObject>(p: *const ()) -> String {
 
 /// Undo [`place`] for an object that was never published (creation failed
 /// half-way): a library box is freed; the caller's memory is left to the
-/// caller, its free function not called.
+/// caller as it was before, its free function not called.
 ///
 /// # Safety
 /// `p` comes from [`place`] and was never visible to another thread.
@@ -283,6 +338,7 @@ pub unsafe fn discard<T: RelayObject>(p: *mut T) {
         if (*p).head().tag().in_caller_memory() {
             live::withdraw(p as usize);
             std::ptr::drop_in_place(p);
+            restore_before(p.cast());
         } else {
             drop(Box::from_raw(p));
         }
