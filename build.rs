@@ -15,7 +15,11 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=TRACEREF_WRITE_HEADER");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtraceref.so.0");
+    // The SONAME's number is the package's major version, which is the ABI
+    // version (TRACEREF_ABI_VERSION: the layout of struct bt_object that the
+    // header's inline fast paths read is part of it).
+    let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("CARGO_PKG_VERSION_MAJOR");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtraceref.so.{major}");
 
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
     let generated = out.join("traceref.h");

@@ -93,6 +93,14 @@
 #define MAX_INTEGER_SIZE 64
 
 /**
+ * The version of the library's ABI, including the layout of
+ * `struct bt_object` that the inline fast paths read. The shared library's
+ * SONAME (libtraceref.so.N) and the CMake and pkg-config package versions
+ * carry the same major number.
+ */
+#define TRACEREF_ABI_VERSION 1
+
+/**
  * Level of the relay session locks, for traceref_mutex_init(): lower
  * levels are taken first (outer), higher ones inside.
  */
@@ -380,65 +388,72 @@ typedef int (*traceref_table_visit_func)(struct traceref_object *obj, void *data
 
 /**
  * The library's part of a session embedded in C code's own `struct relay_session`,
- * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+ * library's state exactly: its size is part of the ABI version); its
  * contents are the library's.
  */
 struct relay_session_base {
-  uint64_t _opaque[22];
+  uint64_t _opaque[20];
 };
 
 /**
  * The library's part of a ctf-trace embedded in C code's own `struct ctf_trace`,
- * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+ * library's state exactly: its size is part of the ABI version); its
  * contents are the library's.
  */
 struct ctf_trace_base {
-  uint64_t _opaque[17];
+  uint64_t _opaque[15];
 };
 
 /**
  * The library's part of a stream embedded in C code's own `struct relay_stream`,
- * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+ * library's state exactly: its size is part of the ABI version); its
  * contents are the library's.
  */
 struct relay_stream_base {
-  uint64_t _opaque[21];
+  uint64_t _opaque[19];
 };
 
 /**
  * The library's part of an index embedded in C code's own `struct relay_index`,
- * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+ * library's state exactly: its size is part of the ABI version); its
  * contents are the library's.
  */
 struct relay_index_base {
-  uint64_t _opaque[6];
+  uint64_t _opaque[5];
 };
 
 /**
  * The library's part of a viewer stream embedded in C code's own `struct relay_viewer_stream`,
- * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+ * library's state exactly: its size is part of the ABI version); its
  * contents are the library's.
  */
 struct relay_viewer_stream_base {
-  uint64_t _opaque[6];
+  uint64_t _opaque[5];
 };
 
 /**
  * The library's part of a viewer session embedded in C code's own `struct relay_viewer_session`,
- * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+ * library's state exactly: its size is part of the ABI version); its
  * contents are the library's.
  */
 struct relay_viewer_session_base {
-  uint64_t _opaque[9];
+  uint64_t _opaque[7];
 };
 
 /**
  * The library's part of a connection embedded in C code's own `struct relay_connection`,
- * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+ * as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+ * library's state exactly: its size is part of the ABI version); its
  * contents are the library's.
  */
 struct relay_connection_base {
-  uint64_t _opaque[10];
+  uint64_t _opaque[8];
 };
 
 
@@ -450,6 +465,14 @@ struct relay_connection_base {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Nonzero when the header's inline fast paths (TRACEREF_INLINE) may handle
+ * the steady cases themselves; zero when every bt_get() and bt_put() must
+ * reach the library (TRACEREF_TRACK=1 or TRACEREF_LOG=debug at process
+ * start). Set once, when the library is loaded; read-only for C.
+ */
+extern int traceref_bt_inline_enabled;
 
 /**
  * Take a reference on `obj`: any object of this model (embedded or CTF-IR).
@@ -841,6 +864,14 @@ size_t traceref_live_objects(void);
  * (part of the picture may have been written).
  */
 int traceref_dump_dot(const void *obj, int fd);
+
+/**
+ * The library's ABI version (TRACEREF_ABI_VERSION of the header it was
+ * built with). A program compares it with the header's TRACEREF_ABI_VERSION
+ * to check that the library it runs with lays out `struct bt_object` as
+ * its inline fast paths expect. Needs nothing; any thread.
+ */
+int traceref_abi_version(void);
 
 /**
  * Initialise `mutex`, unlocked, with a `name` for the messages (a string
@@ -1988,3 +2019,119 @@ int traceref_dump_references(const void *obj, int fd);
 #endif  // __cplusplus
 
 #endif  /* TRACEREF_H */
+
+#ifndef TRACEREF_H_TRAILER
+#define TRACEREF_H_TRAILER
+
+/*
+ * The part of `struct bt_object` the inline fast paths read (ABI version 1):
+ * a 32-bit tag (a Babeltrace kind from TRACEREF_BT_TAG_FIRST to
+ * TRACEREF_BT_TAG_LAST), a 32-bit count (an ordinary count up to
+ * TRACEREF_BT_COUNT_MAX; higher values are parked: saturated or being
+ * destroyed) and the release function (NULL for a static object).
+ */
+#define TRACEREF_BT_TAG_OFFSET 0
+#define TRACEREF_BT_COUNT_OFFSET 4
+#define TRACEREF_BT_RELEASE_OFFSET 8
+#define TRACEREF_BT_TAG_FIRST 0x74620001u
+#define TRACEREF_BT_TAG_LAST 0x74620006u
+#define TRACEREF_BT_COUNT_MAX 0x7fffffffu
+
+/*
+ * TRACEREF_INLINE: defined before including this header, it makes bt_get(),
+ * bt_put() and bt_object_get_ref_count() inline fast paths (GCC or Clang,
+ * any C standard from C99, or C++). They handle only the steady case, a
+ * counted object whose count stays at 1 or above, with the library's atomic
+ * orderings (relaxed increment, release decrement) and limits; everything
+ * else (NULL, a 0 to 1 or 1 to 0 transition, a saturated or parked count, a
+ * static object, a pointer of another kind, misuse) calls the library. When
+ * the process starts with TRACEREF_TRACK=1 or TRACEREF_LOG=debug, every call
+ * goes to the library (traceref_bt_inline_enabled is 0). The static probes
+ * see only the calls that reach the library.
+ *
+ * What it commits the program to: it reads the layout above, so it must run
+ * with a library of the same ABI version (the SONAME sees to it for dynamic
+ * linking; traceref_abi_version() tells at run time). The names stay
+ * functions: `bt_get` without parentheses is still the library's function,
+ * and `(bt_get)(obj)` calls it.
+ */
+#if defined(TRACEREF_INLINE)
+#if !defined(__GNUC__)
+#error "TRACEREF_INLINE needs the __atomic builtins of GCC or Clang"
+#endif
+
+/* The header's view of the start of `struct bt_object`. */
+struct traceref_bt_view_ {
+    uint32_t tag;
+    uint32_t count;
+    void (*release)(struct bt_object *obj);
+};
+
+/* The view fits the header's struct bt_object, at the offsets above. */
+extern char traceref_bt_layout_check_[
+    (offsetof(struct traceref_bt_view_, tag) == TRACEREF_BT_TAG_OFFSET &&
+     offsetof(struct traceref_bt_view_, count) == TRACEREF_BT_COUNT_OFFSET &&
+     offsetof(struct traceref_bt_view_, release) == TRACEREF_BT_RELEASE_OFFSET &&
+     sizeof(struct traceref_bt_view_) <= sizeof(struct bt_object)) ? 1 : -1];
+
+/* A counted object of the Babeltrace model (as far as its tag says), or NULL. */
+static inline struct traceref_bt_view_ *traceref_bt_counted_(const void *obj)
+{
+    struct traceref_bt_view_ *v = (struct traceref_bt_view_ *)(void *)obj;
+
+    if (!obj || !traceref_bt_inline_enabled)
+        return NULL;
+    if (__atomic_load_n(&v->tag, __ATOMIC_RELAXED) - TRACEREF_BT_TAG_FIRST >
+        TRACEREF_BT_TAG_LAST - TRACEREF_BT_TAG_FIRST)
+        return NULL;
+    return v->release ? v : NULL;
+}
+
+static inline void *traceref_bt_get_inline_(void *obj)
+{
+    struct traceref_bt_view_ *v = traceref_bt_counted_(obj);
+
+    if (v) {
+        uint32_t c = __atomic_load_n(&v->count, __ATOMIC_RELAXED);
+
+        if (c >= 1 && c < TRACEREF_BT_COUNT_MAX &&
+            __atomic_compare_exchange_n(&v->count, &c, c + 1, 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+            return obj;
+    }
+    return (bt_get)(obj);
+}
+
+static inline void traceref_bt_put_inline_(void *obj)
+{
+    struct traceref_bt_view_ *v = traceref_bt_counted_(obj);
+
+    if (v) {
+        uint32_t c = __atomic_load_n(&v->count, __ATOMIC_RELAXED);
+
+        if (c >= 2 && c <= TRACEREF_BT_COUNT_MAX &&
+            __atomic_compare_exchange_n(&v->count, &c, c - 1, 1, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED))
+            return;
+    }
+    (bt_put)(obj);
+}
+
+static inline long traceref_bt_get_ref_count_inline_(const void *obj)
+{
+    struct traceref_bt_view_ *v = traceref_bt_counted_(obj);
+
+    if (v) {
+        uint32_t c = __atomic_load_n(&v->count, __ATOMIC_RELAXED);
+
+        if (c <= TRACEREF_BT_COUNT_MAX)
+            return (long)c;
+    }
+    return (bt_object_get_ref_count)(obj);
+}
+
+#define bt_get(obj) traceref_bt_get_inline_(obj)
+#define bt_put(obj) traceref_bt_put_inline_(obj)
+#define bt_object_get_ref_count(obj) traceref_bt_get_ref_count_inline_(obj)
+#endif /* TRACEREF_INLINE */
+#endif /* TRACEREF_H_TRAILER */

@@ -19,8 +19,8 @@ fi
 echo "==> cargo build --release"
 cargo build --release
 
-# The library's SONAME is libtraceref.so.0; cargo writes only libtraceref.so.
-ln -sf libtraceref.so target/release/libtraceref.so.0
+# The library's SONAME is libtraceref.so.1; cargo writes only libtraceref.so.
+ln -sf libtraceref.so target/release/libtraceref.so.1
 
 echo "==> compiling examples/walkthrough.c"
 mkdir -p build/examples

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build libtraceref in release mode and install it under a prefix:
 #
-#   <prefix>/lib/libtraceref.so.0                 the shared library (SONAME)
-#   <prefix>/lib/libtraceref.so -> libtraceref.so.0
+#   <prefix>/lib/libtraceref.so.N                 the shared library (SONAME; N is the
+#                                                 major version, the ABI version)
+#   <prefix>/lib/libtraceref.so -> libtraceref.so.N
 #   <prefix>/lib/libtraceref.a                    the static library
 #   <prefix>/include/traceref.h                   the public header
 #   <prefix>/include/traceref/relayd-compat.h     the relay daemon's names
@@ -97,10 +98,8 @@ if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]]; then
     echo "install.sh: cannot read the package version from Cargo.toml (got '$version')" >&2
     exit 1
 fi
-if [ "${version%%.*}" != 0 ]; then
-    # The SONAME is set by build.rs, and the files below are named after it.
-    echo "install.sh: note: version $version is installed as libtraceref.so.0 (the SONAME set by build.rs)" >&2
-fi
+# The SONAME (set by build.rs from the same major number) names the files.
+soname=libtraceref.so.${version%%.*}
 
 echo "==> cargo build --release"
 "$cargo" build --release
@@ -149,6 +148,7 @@ fill() {
         -e "s|@TRACEREF_PC_STATIC_LIBS@|$(sed_escape "$native_libs")|g" \
         -e "s|@TRACEREF_CMAKE_STATIC_LIBS@|$(sed_escape "$cmake_libs")|g" \
         -e "s|@TRACEREF_SIZEOF_VOID_P@|$sizeof_void_p|g" \
+        -e "s|@TRACEREF_SONAME@|$(sed_escape "$soname")|g" \
         "$1" >"$2"
     if grep -n '@[A-Z_]*@' "$2" >&2; then
         echo "install.sh: unfilled placeholder in $2" >&2
@@ -165,8 +165,8 @@ pcdir=$libdir/pkgconfig
 echo "==> installing traceref $version under ${DESTDIR:+$DESTDIR}$prefix"
 install -d "$libdir" "$includedir/traceref" "$cmakedir" "$pcdir"
 
-install -m 0755 "$so" "$libdir/libtraceref.so.0"
-ln -sfn libtraceref.so.0 "$libdir/libtraceref.so"
+install -m 0755 "$so" "$libdir/$soname"
+ln -sfn "$soname" "$libdir/libtraceref.so"
 install -m 0644 "$a" "$libdir/libtraceref.a"
 
 install -m 0644 include/traceref.h "$includedir/traceref.h"
@@ -180,7 +180,7 @@ fill cmake/traceref.pc.in "$tmp/traceref.pc"
 install -m 0644 "$tmp/TraceRefConfig.cmake" "$tmp/TraceRefConfigVersion.cmake" "$cmakedir/"
 install -m 0644 "$tmp/traceref.pc" "$pcdir/traceref.pc"
 
-for f in lib/libtraceref.so.0 lib/libtraceref.so lib/libtraceref.a include/traceref.h \
+for f in "lib/$soname" lib/libtraceref.so lib/libtraceref.a include/traceref.h \
     include/traceref/relayd-compat.h lib/cmake/TraceRef/TraceRefConfig.cmake \
     lib/cmake/TraceRef/TraceRefConfigVersion.cmake lib/pkgconfig/traceref.pc; do
     echo "    $prefix/$f"

@@ -16,9 +16,10 @@
 #
 # The C tests include the API fuzz target's standalone driver and the soak,
 # so both run in steps 2, 3 and 4. What is missing (cmake, valgrind, clang
-# and its runtimes, ...) is installed with apt-get when the script runs as
-# root; otherwise it says what to install and stops, except for clang, whose
-# absence only skips step 5 (said so at the end).
+# and its runtimes, bpftrace, ...) is installed with apt-get when the script
+# runs as root; otherwise it says what to install and stops, except for
+# clang, whose absence only skips step 5 (said so at the end), and bpftrace,
+# whose absence only skips the probes C test (ctest says so).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,6 +62,14 @@ if ((${#missing[@]})); then
         echo "test.sh: missing ${missing[*]}; install with: apt-get install -y ${missing[*]}" >&2
         exit 1
     fi
+fi
+# Only when running as root: bpftrace, for the C test that attaches to the
+# static probes (c-tests/probes/). A failed install does not stop the run:
+# that test is then skipped and says why.
+if ! command -v bpftrace >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing bpftrace (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace; } ||
+        echo "test.sh: could not install bpftrace: the probes test will be skipped" >&2
 fi
 
 start=$SECONDS

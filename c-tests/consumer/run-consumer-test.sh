@@ -10,7 +10,7 @@
 #      system's shared libraries through Libs.private, and a fully static
 #      program (cc -static ... $(pkg-config --static --libs traceref)); each
 #      is run;
-#   3. the installed shared library: SONAME libtraceref.so.0, and only bt_*,
+#   3. the installed shared library: SONAME libtraceref.so.<major>, and only bt_*,
 #      relay_* and traceref_* symbols exported;
 #   4. the installed tree moved elsewhere: the CMake package still works.
 # Exits non-zero on the first failure. Needs cargo, cmake, cc, pkg-config,
@@ -61,28 +61,38 @@ build() {
 step "scripts/install.sh --prefix $prefix"
 bash "$root/scripts/install.sh" --prefix "$prefix"
 
-for f in lib/libtraceref.so.0 lib/libtraceref.a include/traceref.h \
+# The ABI version: the package's major number, the SONAME's number and the
+# header's TRACEREF_ABI_VERSION are one (the layout of struct bt_object that
+# the header's inline fast paths read is part of the ABI).
+cargo_version=$(sed -n 's/^version[[:space:]]*=[[:space:]]*"\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)
+abi=${cargo_version%%.*}
+so=libtraceref.so.$abi
+
+for f in "lib/$so" lib/libtraceref.a include/traceref.h \
     include/traceref/relayd-compat.h lib/cmake/TraceRef/TraceRefConfig.cmake \
     lib/cmake/TraceRef/TraceRefConfigVersion.cmake lib/pkgconfig/traceref.pc; do
     [ -f "$prefix/$f" ] || fail "not installed: $f"
 done
-[ -L "$prefix/lib/libtraceref.so.0" ] && fail "lib/libtraceref.so.0 must be the library itself, not a link"
+[ -L "$prefix/lib/$so" ] && fail "lib/$so must be the library itself, not a link"
 [ -L "$prefix/lib/libtraceref.so" ] || fail "lib/libtraceref.so is not a symbolic link"
-[ "$(readlink "$prefix/lib/libtraceref.so")" = libtraceref.so.0 ] ||
-    fail "lib/libtraceref.so points to $(readlink "$prefix/lib/libtraceref.so"), not libtraceref.so.0"
+[ "$(readlink "$prefix/lib/libtraceref.so")" = "$so" ] ||
+    fail "lib/libtraceref.so points to $(readlink "$prefix/lib/libtraceref.so"), not $so"
 
 version=$(sed -n 's/^Version:[[:space:]]*//p' "$prefix/lib/pkgconfig/traceref.pc")
 [[ $version =~ ^([0-9]+)\.([0-9]+)\. ]] || fail "traceref.pc has no usable Version ($version)"
 major=${BASH_REMATCH[1]}
 minor=${BASH_REMATCH[2]}
+[ "$major" = "$abi" ] || fail "pkg-config major version $major is not the ABI version $abi"
+header_abi=$(sed -n 's/^#define TRACEREF_ABI_VERSION \([0-9]*\)$/\1/p' "$prefix/include/traceref.h")
+[ "$header_abi" = "$abi" ] || fail "the header's TRACEREF_ABI_VERSION ($header_abi) is not $abi"
 
 # --- 3. The installed shared library ----------------------------------------
-step "SONAME and exported symbols of lib/libtraceref.so.0"
-soname=$(readelf -d "$prefix/lib/libtraceref.so.0" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
-[ "$soname" = libtraceref.so.0 ] || fail "SONAME is '$soname', not libtraceref.so.0"
+step "SONAME and exported symbols of lib/$so"
+soname=$(readelf -d "$prefix/lib/$so" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
+[ "$soname" = "$so" ] || fail "SONAME is '$soname', not $so"
 # Absolute (A) symbols of a shared library are its symbol version names, if a
 # version script defines any: they are not code or data.
-nm -D --defined-only "$prefix/lib/libtraceref.so.0" >"$work/symbols.txt"
+nm -D --defined-only "$prefix/lib/$so" >"$work/symbols.txt"
 awk '$2 != "A" { name = $NF; sub(/@.*/, "", name); print name }' "$work/symbols.txt" |
     sort -u >"$work/exported.txt"
 [ -s "$work/exported.txt" ] || fail "no exported symbol at all"
@@ -101,8 +111,8 @@ build "$work/build-cmake"
 
 step "run consumer (TraceRef::traceref)"
 "$work/build-cmake/consumer" || fail "consumer (shared) failed"
-readelf -d "$work/build-cmake/consumer" | grep -q 'NEEDED.*\[libtraceref\.so\.0\]' ||
-    fail "consumer does not need libtraceref.so.0"
+readelf -d "$work/build-cmake/consumer" | grep -qF "[$so]" ||
+    fail "consumer does not need $so"
 
 step "run consumer_static (TraceRef::traceref_static)"
 "$work/build-cmake/consumer_static" || fail "consumer_static failed"

@@ -72,6 +72,16 @@ pub struct BtObject {
     children: ManuallyDrop<Mutex<Vec<Child>>>,
 }
 
+/// Where the tag, the count and the release function are in a `BtObject`:
+/// the part of the layout the header's inline fast paths read
+/// (`TRACEREF_BT_*_OFFSET`, part of the ABI).
+#[cfg(test)]
+pub(crate) const LAYOUT: (usize, usize, usize) = (
+    std::mem::offset_of!(BtObject, tag),
+    std::mem::offset_of!(BtObject, count),
+    std::mem::offset_of!(BtObject, release),
+);
+
 impl BtObject {
     /// A fresh object: count 1, no parent, no children.
     pub fn new(kind: Kind, release: Option<ReleaseFn>) -> Self {

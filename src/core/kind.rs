@@ -86,6 +86,30 @@ impl Kind {
         }
     }
 
+    /// [`Kind::name`] as a NUL-terminated C string, for the static probes
+    /// (their `kind` argument points at it: `str(arg1)` in bpftrace).
+    pub const fn c_name(self) -> &'static std::ffi::CStr {
+        match self {
+            Kind::BtObject => c"object",
+            Kind::CtfTrace => c"trace",
+            Kind::CtfStreamClass => c"stream class",
+            Kind::CtfEventClass => c"event class",
+            Kind::CtfIntegerType => c"integer field type",
+            Kind::CtfStructureType => c"structure field type",
+            Kind::RelaySession => c"session",
+            Kind::RelayCtfTrace => c"ctf-trace",
+            Kind::RelayStream => c"stream",
+            Kind::RelayIndex => c"index",
+            Kind::RelayViewerStream => c"viewer stream",
+            Kind::RelayViewerSession => c"viewer session",
+            Kind::RelayConnection => c"connection",
+            Kind::RelayConnectionTable => c"connection table",
+            Kind::CObject => c"C object",
+            Kind::CTable => c"object table",
+            Kind::CMutex => c"mutex",
+        }
+    }
+
     pub fn from_tag(tag: u32) -> Option<Kind> {
         ALL.iter().copied().find(|k| *k as u32 == tag)
     }
@@ -214,6 +238,14 @@ mod tests {
             Tag::new_in_caller_memory(Kind::BtObject).read(),
             TagCheck::Unknown(Kind::BtObject as u32 | super::CALLER)
         );
+    }
+
+    /// The C names the probes pass are the diagnostics' names.
+    #[test]
+    fn c_name_is_name() {
+        for k in super::ALL {
+            assert_eq!(k.c_name().to_str(), Ok(k.name()), "{k:?}");
+        }
     }
 
     #[test]

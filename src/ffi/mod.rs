@@ -10,6 +10,7 @@
 
 pub mod bt;
 pub mod dot;
+pub mod inline;
 pub mod mutex;
 pub mod object;
 pub mod relay;

@@ -23,12 +23,12 @@
 use super::object::{self, Head, Place, RelayObject};
 use super::Ptr;
 use crate::core::census;
+use crate::core::hash::FastMap;
 use crate::core::kind::{Kind, Tag};
 use crate::core::reclaim;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
 use libc::{c_char, c_void};
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
@@ -76,8 +76,55 @@ struct Membership {
     key: Key,
 }
 
+/// An object's memberships: most objects are in one table, kept inline
+/// (no allocation); more go to a vector.
+#[derive(Default)]
+struct Memberships {
+    first: Option<Membership>,
+    more: Vec<Membership>,
+}
+
+impl Memberships {
+    fn iter(&self) -> impl Iterator<Item = &Membership> {
+        self.first.iter().chain(self.more.iter())
+    }
+
+    fn has(&self, table: *const CTable) -> bool {
+        self.iter().any(|m| std::ptr::eq(m.table, table))
+    }
+
+    fn push(&mut self, m: Membership) {
+        match self.first {
+            None => self.first = Some(m),
+            Some(_) => self.more.push(m),
+        }
+    }
+
+    /// Take out the membership of `table`, if any.
+    fn take(&mut self, table: *const CTable) -> Option<Membership> {
+        if self
+            .first
+            .as_ref()
+            .is_some_and(|m| std::ptr::eq(m.table, table))
+        {
+            let m = self.first.take();
+            self.first = self.more.pop();
+            return m;
+        }
+        let i = self
+            .more
+            .iter()
+            .position(|m| std::ptr::eq(m.table, table))?;
+        Some(self.more.swap_remove(i))
+    }
+
+    fn into_all(self) -> impl Iterator<Item = Membership> {
+        self.first.into_iter().chain(self.more)
+    }
+}
+
 struct Links {
-    tables: Vec<Membership>,
+    tables: Memberships,
     /// The first key the object was added with, for diagnostics.
     label: Option<Key>,
 }
@@ -123,7 +170,7 @@ impl CObject {
             closed: AtomicBool::new(false),
             container: AtomicPtr::new(std::ptr::null_mut()),
             links: Mutex::new(Links {
-                tables: Vec::new(),
+                tables: Memberships::default(),
                 label: None,
             }),
         };
@@ -190,7 +237,7 @@ impl CObject {
     fn leave_tables(&self) {
         let _pin = epoch::pin();
         let list = std::mem::take(&mut self.links.lock().tables);
-        for m in list {
+        for m in list.into_all() {
             // SAFETY: a table is retired by its destroy only after it took
             // itself out of the lists of its objects; this list was taken
             // before, inside the pin, so the table is still allocated.
@@ -235,7 +282,9 @@ impl RelayObject for CObject {
     }
 }
 
-type Map = HashMap<Key, Ptr<CObject>>;
+/// Keys are the program's (numbers and strings it chooses), not an
+/// adversary's: the library's fast hasher.
+type Map = FastMap<Key, Ptr<CObject>>;
 
 /// A table of C objects by key. Holds no references.
 #[repr(C)]
@@ -327,11 +376,11 @@ impl CTable {
             |e| {
                 // SAFETY: as for the get just above.
                 let e = unsafe { e.get() };
-                e.links.lock().tables.retain(|m| m.table != me);
+                e.links.lock().tables.take(me);
             },
             |key| {
                 let mut links = obj.links.lock();
-                if links.tables.iter().any(|m| m.table == me) {
+                if links.tables.has(me) {
                     return false;
                 }
                 links.tables.push(Membership {
@@ -371,11 +420,10 @@ impl CTable {
         let _w = self.writer.lock();
         let me = self as *const CTable;
         let key = {
-            let mut links = obj.links.lock();
-            let Some(i) = links.tables.iter().position(|m| m.table == me) else {
+            let Some(m) = obj.links.lock().tables.take(me) else {
                 return false;
             };
-            links.tables.swap_remove(i).key
+            m.key
         };
         if let Some(cur) = self.current(&guard) {
             let mut m = cur.clone();
@@ -415,14 +463,10 @@ impl CTable {
             if let Some(m) = t.current(&guard) {
                 for o in m.values() {
                     // SAFETY: in the map: not yet retired.
-                    unsafe { o.get() }
-                        .links
-                        .lock()
-                        .tables
-                        .retain(|m| !std::ptr::eq(m.table, p));
+                    unsafe { o.get() }.links.lock().tables.take(p);
                 }
             }
-            t.publish(Map::new(), &guard);
+            t.publish(Map::default(), &guard);
         }
         // SAFETY: no object lists the table any more; lookups that found it
         // are pinned and the free waits for them.

@@ -56,52 +56,57 @@ pub struct relay_connection_table {
 // a struct of C code's own (see relay_session_init()).
 
 /// The library's part of a session embedded in C code's own `struct relay_session`,
-/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+/// library's state exactly: its size is part of the ABI version); its
 /// contents are the library's.
 #[repr(C)]
 pub struct relay_session_base {
-    _opaque: [u64; 22],
+    _opaque: [u64; 20],
 }
 const _: () = assert!(std::mem::size_of::<Session>() <= std::mem::size_of::<relay_session_base>());
 const _: () =
     assert!(std::mem::align_of::<Session>() <= std::mem::align_of::<relay_session_base>());
 
 /// The library's part of a ctf-trace embedded in C code's own `struct ctf_trace`,
-/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+/// library's state exactly: its size is part of the ABI version); its
 /// contents are the library's.
 #[repr(C)]
 pub struct ctf_trace_base {
-    _opaque: [u64; 17],
+    _opaque: [u64; 15],
 }
 const _: () = assert!(std::mem::size_of::<CtfTrace>() <= std::mem::size_of::<ctf_trace_base>());
 const _: () = assert!(std::mem::align_of::<CtfTrace>() <= std::mem::align_of::<ctf_trace_base>());
 
 /// The library's part of a stream embedded in C code's own `struct relay_stream`,
-/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+/// library's state exactly: its size is part of the ABI version); its
 /// contents are the library's.
 #[repr(C)]
 pub struct relay_stream_base {
-    _opaque: [u64; 21],
+    _opaque: [u64; 19],
 }
 const _: () = assert!(std::mem::size_of::<Stream>() <= std::mem::size_of::<relay_stream_base>());
 const _: () = assert!(std::mem::align_of::<Stream>() <= std::mem::align_of::<relay_stream_base>());
 
 /// The library's part of an index embedded in C code's own `struct relay_index`,
-/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+/// library's state exactly: its size is part of the ABI version); its
 /// contents are the library's.
 #[repr(C)]
 pub struct relay_index_base {
-    _opaque: [u64; 6],
+    _opaque: [u64; 5],
 }
 const _: () = assert!(std::mem::size_of::<Index>() <= std::mem::size_of::<relay_index_base>());
 const _: () = assert!(std::mem::align_of::<Index>() <= std::mem::align_of::<relay_index_base>());
 
 /// The library's part of a viewer stream embedded in C code's own `struct relay_viewer_stream`,
-/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+/// library's state exactly: its size is part of the ABI version); its
 /// contents are the library's.
 #[repr(C)]
 pub struct relay_viewer_stream_base {
-    _opaque: [u64; 6],
+    _opaque: [u64; 5],
 }
 const _: () =
     assert!(std::mem::size_of::<ViewerStream>() <= std::mem::size_of::<relay_viewer_stream_base>());
@@ -110,11 +115,12 @@ const _: () = assert!(
 );
 
 /// The library's part of a viewer session embedded in C code's own `struct relay_viewer_session`,
-/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+/// library's state exactly: its size is part of the ABI version); its
 /// contents are the library's.
 #[repr(C)]
 pub struct relay_viewer_session_base {
-    _opaque: [u64; 9],
+    _opaque: [u64; 7],
 }
 const _: () = assert!(
     std::mem::size_of::<ViewerSession>() <= std::mem::size_of::<relay_viewer_session_base>()
@@ -124,11 +130,12 @@ const _: () = assert!(
 );
 
 /// The library's part of a connection embedded in C code's own `struct relay_connection`,
-/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size; its
+/// as its FIRST member (TRACEREF_ASSERT_FIRST() checks it). Fixed size (the
+/// library's state exactly: its size is part of the ABI version); its
 /// contents are the library's.
 #[repr(C)]
 pub struct relay_connection_base {
-    _opaque: [u64; 10],
+    _opaque: [u64; 8],
 }
 const _: () =
     assert!(std::mem::size_of::<Connection>() <= std::mem::size_of::<relay_connection_base>());
