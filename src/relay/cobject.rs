@@ -9,9 +9,11 @@
 //! memory back.
 //!
 //! A [`CTable`] maps keys (`u64` or whole strings) to objects without
-//! holding references. Readers load the current map inside an epoch pin and
+//! holding references. Its keys are spread over [`SHARDS`] maps by hash.
+//! Readers load the current map of a key's shard inside an epoch pin and
 //! never block; writers serialise on the table's mutex and publish a new
-//! map (copy on write), the old one being freed after a grace period. Each
+//! map for the shard they change (copy on write: a write copies one shard,
+//! a 64th of the table), the old one being freed after a grace period. Each
 //! object keeps the list of its memberships (table, key), so that its
 //! release takes it out of every table before the kind's release runs.
 //!
@@ -286,11 +288,22 @@ impl RelayObject for CObject {
 /// adversary's: the library's fast hasher.
 type Map = FastMap<Key, Ptr<CObject>>;
 
+/// How many maps a table's keys are spread over.
+const SHARDS: usize = 64;
+
+/// The shard of `key`.
+fn shard_of(key: &Key) -> usize {
+    use std::hash::BuildHasher;
+    let h = std::hash::BuildHasherDefault::<crate::core::hash::FastHasher>::default().hash_one(key);
+    // The high bits: the maps themselves use the low ones.
+    (h >> 58) as usize % SHARDS
+}
+
 /// A table of C objects by key. Holds no references.
 #[repr(C)]
 pub struct CTable {
     tag: Tag,
-    map: Atomic<Map>,
+    maps: [Atomic<Map>; SHARDS],
     /// Writers' lock; true once destroyed.
     writer: Mutex<bool>,
 }
@@ -310,7 +323,7 @@ impl CTable {
         reclaim::free_handed_back();
         let p = Box::into_raw(Box::new(CTable {
             tag: Tag::new(Kind::CTable),
-            map: Atomic::null(),
+            maps: std::array::from_fn(|_| Atomic::null()),
             writer: Mutex::new(false),
         }));
         census::register(Kind::CTable, p as *const (), describe_table);
@@ -322,9 +335,7 @@ impl CTable {
     }
 
     fn lookup<'g>(&self, key: &Key, guard: &'g Guard) -> Option<&'g CObject> {
-        let m = self.map.load(Ordering::Acquire, guard);
-        // SAFETY: maps are freed a grace period after they are replaced.
-        let m = unsafe { m.as_ref() }?;
+        let m = self.current(shard_of(key), guard)?;
         // SAFETY: objects leave the map before they are retired.
         m.get(key).map(|p| unsafe { &*p.0 })
     }
@@ -339,9 +350,9 @@ impl CTable {
         }
     }
 
-    /// Publish `m` as the map (writer lock held).
-    fn publish(&self, m: Map, guard: &Guard) {
-        let old = self.map.swap(Owned::new(m), Ordering::AcqRel, guard);
+    /// Publish `m` as the map of `shard` (writer lock held).
+    fn publish(&self, shard: usize, m: Map, guard: &Guard) {
+        let old = self.maps[shard].swap(Owned::new(m), Ordering::AcqRel, guard);
         if !old.is_null() {
             // SAFETY: `old` is unreachable now; readers that loaded it are
             // pinned, so it is freed after they unpin.
@@ -349,9 +360,15 @@ impl CTable {
         }
     }
 
-    fn current<'g>(&self, guard: &'g Guard) -> Option<&'g Map> {
-        // SAFETY: as in `lookup`.
-        unsafe { self.map.load(Ordering::Acquire, guard).as_ref() }
+    /// The current map of `shard`.
+    fn current<'g>(&self, shard: usize, guard: &'g Guard) -> Option<&'g Map> {
+        // SAFETY: maps are freed a grace period after they are replaced.
+        unsafe { self.maps[shard].load(Ordering::Acquire, guard).as_ref() }
+    }
+
+    /// The current maps of every shard.
+    fn all<'g>(&'g self, guard: &'g Guard) -> impl Iterator<Item = &'g Map> + 'g {
+        (0..SHARDS).filter_map(move |s| self.current(s, guard))
     }
 
     /// Insert `obj` under `key` unless a live object has it (see [`Added`]).
@@ -364,7 +381,8 @@ impl CTable {
         let w = self.writer.lock();
         debug_assert!(!*w);
         let me = self as *const CTable;
-        let mut map = self.current(&guard).cloned().unwrap_or_default();
+        let shard = shard_of(&key);
+        let mut map = self.current(shard, &guard).cloned().unwrap_or_default();
         let done = keyed::add_unique(
             &mut map,
             key,
@@ -392,7 +410,7 @@ impl CTable {
             },
         );
         if done.changed {
-            self.publish(map, &guard);
+            self.publish(shard, map, &guard);
         }
         match done.added {
             keyed::Added::Inserted => Added::Inserted,
@@ -406,11 +424,12 @@ impl CTable {
     fn remove_entry(&self, key: &Key, obj: &CObject) {
         let guard = epoch::pin();
         let _w = self.writer.lock();
-        let Some(cur) = self.current(&guard) else {
+        let shard = shard_of(key);
+        let Some(cur) = self.current(shard, &guard) else {
             return;
         };
         if let Some(m) = crate::core::keyed::without_if_mine(cur, key, Ptr::of(obj)) {
-            self.publish(m, &guard);
+            self.publish(shard, m, &guard);
         }
     }
 
@@ -425,10 +444,11 @@ impl CTable {
             };
             m.key
         };
-        if let Some(cur) = self.current(&guard) {
+        let shard = shard_of(&key);
+        if let Some(cur) = self.current(shard, &guard) {
             let mut m = cur.clone();
             m.remove(&key);
-            self.publish(m, &guard);
+            self.publish(shard, m, &guard);
         }
         true
     }
@@ -436,10 +456,8 @@ impl CTable {
     /// The live objects, each with a new reference.
     pub fn snapshot(&self, func: &str) -> Vec<Ptr<CObject>> {
         let guard = epoch::pin();
-        let Some(m) = self.current(&guard) else {
-            return Vec::new();
-        };
-        m.values()
+        self.all(&guard)
+            .flat_map(|m| m.values())
             .copied()
             .filter(|p| {
                 // SAFETY: in the map read inside the pin.
@@ -460,13 +478,15 @@ impl CTable {
             let guard = epoch::pin();
             let mut w = t.writer.lock();
             *w = true;
-            if let Some(m) = t.current(&guard) {
-                for o in m.values() {
-                    // SAFETY: in the map: not yet retired.
-                    unsafe { o.get() }.links.lock().tables.take(p);
+            for o in t.all(&guard).flat_map(|m| m.values()) {
+                // SAFETY: in the map: not yet retired.
+                unsafe { o.get() }.links.lock().tables.take(p);
+            }
+            for shard in 0..SHARDS {
+                if t.current(shard, &guard).is_some() {
+                    t.publish(shard, Map::default(), &guard);
                 }
             }
-            t.publish(Map::default(), &guard);
         }
         // SAFETY: no object lists the table any more; lookups that found it
         // are pinned and the free waits for them.
@@ -480,9 +500,11 @@ impl Drop for CTable {
         // period), so is its map.
         unsafe {
             let g = epoch::unprotected();
-            let m = self.map.load(Ordering::Relaxed, g);
-            if !m.is_null() {
-                drop(m.into_owned());
+            for map in &self.maps {
+                let m = map.load(Ordering::Relaxed, g);
+                if !m.is_null() {
+                    drop(m.into_owned());
+                }
             }
         }
     }
@@ -505,7 +527,7 @@ unsafe fn describe_table(p: *const ()) -> String {
     format!(
         "object table at {:p}, {} objects",
         p,
-        t.current(&guard).map_or(0, |m| m.len())
+        t.all(&guard).map(|m| m.len()).sum::<usize>()
     )
 }
 
