@@ -200,11 +200,12 @@ pub fn get(func: &str, obj: &BtObject) {
     }
     match obj.count.inc() {
         Inc::Up(old) => {
-            trace_up(func, obj, old);
             hooks::got(obj.addr(), || obj.kind(), || 0, old + 1);
+            hooks::watch!(obj.addr(), true, trace_up(func, obj, old));
         }
         Inc::FromZero => {
             hooks::got(obj.addr(), || obj.kind(), || 0, 1);
+            hooks::watch!(obj.addr(), true, ());
             if let Some(parent) = gained(func, obj) {
                 match parent.count.inc() {
                     Inc::Up(old) => trace_up(func, parent, old),
@@ -282,12 +283,13 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
     }
     match obj.count.dec() {
         Dec::Down(old) => {
-            trace_down(func, obj, old);
             hooks::dropped(obj.addr(), || obj.kind(), || 0, old - 1);
+            hooks::watch!(obj.addr(), false, trace_down(func, obj, old));
         }
         // SAFETY: per this function's contract.
         Dec::ToZero => match {
             hooks::dropped(obj.addr(), || obj.kind(), || 0, 0);
+            hooks::watch!(obj.addr(), false, ());
             unsafe { lost(func, obj) }
         } {
             Lost::Parent(parent) => match parent.count.dec() {

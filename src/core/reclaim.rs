@@ -351,6 +351,7 @@ fn wake_reclaimer() {
 /// (which moves expired batches to the ready list) and free what is ready;
 /// otherwise sleep until a batch is submitted. Stops when asked at exit.
 fn reclaim_thread() {
+    super::track::own_thread();
     loop {
         let freed = drain_ready(true);
         free_stale();

@@ -2,118 +2,141 @@
 //! that created it and that took and dropped its references, so that a leak
 //! or an over-put names the code responsible.
 //!
-//! A call site is the return address into the application's code that
-//! called the library, found by unwinding from inside the library up to the
-//! first frame above the exported function the application called (each
-//! exported function marks its frame on entry, see [`Entry`]). Addresses are
-//! kept raw on the hot path and symbolized (function, file:line where debug
-//! information exists) only when a report is printed, by the `backtrace`
-//! crate.
+//! A call site is the return address into the code that called the
+//! library: unwinding from inside the library (with the `backtrace` crate),
+//! the first frame that is not the library's own. A frame is the library's
+//! when its address lies in the library's shared object; when the library
+//! is linked into the program itself, when its function is one of the
+//! library's or of the Rust runtime's (by name). Each address is judged
+//! once per thread. Addresses are kept raw on the hot path and symbolized
+//! (function, file:line where debug information exists) only when a report
+//! is printed.
 //!
-//! Off, every hook is one relaxed load and a branch. On, each get and put
-//! unwinds a few frames and takes a lock of one of [`SHARDS`] shards.
+//! Off, every hook is one relaxed load and a branch, and nothing else is
+//! done on any call. On, each get and put unwinds a few frames and takes a
+//! lock of one of [`SHARDS`] shards.
 
 use super::census::Describe;
 use parking_lot::Mutex;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+static STATE: AtomicU8 = AtomicU8::new(0);
 
 /// Whether tracking is on (`TRACEREF_TRACK=1`), read once.
 #[inline(always)]
 pub fn enabled() -> bool {
-    static STATE: AtomicU8 = AtomicU8::new(0);
     match STATE.load(Ordering::Relaxed) {
-        1 => false,
         2 => true,
-        _ => {
-            let on = std::env::var("TRACEREF_TRACK").is_ok_and(|v| v == "1");
-            STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
-            on
+        1 => false,
+        _ => read_environment(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn read_environment() -> bool {
+    let on = std::env::var("TRACEREF_TRACK").is_ok_and(|v| v == "1");
+    STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+    on
+}
+
+/// Where the library's code is.
+enum Home {
+    /// A shared object of its own, loaded at this base address.
+    SharedObject(usize),
+    /// The program's executable (a static link): told apart by name.
+    Program,
+}
+
+fn home() -> &'static Home {
+    static HOME: OnceLock<Home> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let base = module_base(home as fn() -> &'static Home as usize);
+        // SAFETY: `getauxval` reads the process's auxiliary vector.
+        let program_headers = unsafe { libc::getauxval(libc::AT_PHDR) } as usize;
+        match base {
+            Some(b) if module_base(program_headers) != Some(b) => Home::SharedObject(b),
+            _ => Home::Program,
+        }
+    })
+}
+
+/// The base address of the loaded object that contains `addr`.
+fn module_base(addr: usize) -> Option<usize> {
+    let mut info: libc::Dl_info = empty_dl_info();
+    // SAFETY: `dladdr` fills `info` for any address; a zero return means
+    // no object contains it.
+    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) } != 0;
+    (found && !info.dli_fbase.is_null()).then_some(info.dli_fbase as usize)
+}
+
+fn empty_dl_info() -> libc::Dl_info {
+    libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    }
+}
+
+/// Whether the instruction at `ip` is the library's own code (or the Rust
+/// runtime's, in a static link).
+fn is_library(ip: usize) -> bool {
+    match home() {
+        Home::SharedObject(base) => module_base(ip) == Some(*base),
+        Home::Program => {
+            let mut ours = false;
+            backtrace::resolve(ip.saturating_sub(1) as *mut std::ffi::c_void, |sym| {
+                if let Some(n) = sym.name() {
+                    let n = n.to_string();
+                    ours |= ["traceref::", "std::", "core::", "alloc::", "backtrace::"]
+                        .iter()
+                        .any(|p| n.starts_with(p))
+                        || n.starts_with("__rust");
+                }
+            });
+            ours
         }
     }
 }
 
 thread_local! {
-    /// The stack pointer of the exported function this thread is in, the
-    /// innermost (0: none).
-    static ENTRY: Cell<usize> = const { Cell::new(0) };
+    /// What [`is_library`] said of each address seen by this thread.
+    static JUDGED: RefCell<HashMap<usize, bool>> = RefCell::new(HashMap::new());
+    /// Whether this thread is the library's own (its reclaim thread).
+    static OWN_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Marks the frame of an exported function while it runs (restoring the
-/// mark of an enclosing call: a release function calling the library).
-pub struct Entry(usize);
-
-impl Entry {
-    /// Called first thing in an exported function: marks its frame.
-    #[inline(always)]
-    pub fn enter() -> Option<Entry> {
-        if !enabled() {
-            return None;
-        }
-        let marker = stack_pointer();
-        ENTRY.try_with(|e| Entry(e.replace(marker))).ok()
-    }
+/// Marks the calling thread as the library's own: what it does has no
+/// call site in the program.
+pub fn own_thread() {
+    let _ = OWN_THREAD.try_with(|t| t.set(true));
 }
 
-/// The stack pointer of the calling frame (this is inlined into it): the
-/// bottom of that frame. Read from the register where possible, since a
-/// local's address may be elsewhere (AddressSanitizer's fake stacks).
-#[inline(always)]
-fn stack_pointer() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let sp: usize;
-        // SAFETY: reads a register into a local; no memory is touched.
-        unsafe {
-            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
-        };
-        sp
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let sp: usize;
-        // SAFETY: reads a register into a local; no memory is touched.
-        unsafe {
-            std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
-        };
-        sp
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        let marker = 0u8;
-        std::ptr::addr_of!(marker) as usize
-    }
-}
-
-impl Drop for Entry {
-    fn drop(&mut self) {
-        let _ = ENTRY.try_with(|e| e.set(self.0));
-    }
-}
-
-/// The application's call site of the exported function running on this
-/// thread: the return address in the first frame above it. 0 when the
-/// library runs on its own (its reclaim thread, an exit handler).
+/// The call site of the library function running on this thread: the
+/// return address in the first frame that is not the library's. 0 when
+/// the library runs on its own (its reclaim thread, an exit handler).
 #[inline(never)]
 fn caller_site() -> usize {
-    let marker = ENTRY.try_with(|e| e.get()).unwrap_or(0);
-    if marker == 0 {
+    if OWN_THREAD.try_with(|t| t.get()).unwrap_or(false) {
         return 0;
     }
     let mut site = 0;
-    backtrace::trace(|frame| {
-        // A frame's stack pointer (as the unwinder reports it: its value in
-        // that frame, at the call it made) is the bottom of its frame. Every
-        // frame of the library lies at or below the marker (the exported
-        // function's own stack pointer); the first frame above it is the
-        // caller's, and its instruction pointer is the return address of the
-        // call.
-        if frame.sp() as usize > marker {
-            site = frame.ip() as usize;
-            return false;
-        }
-        true
+    let _ = JUDGED.try_with(|judged| {
+        let mut judged = judged.borrow_mut();
+        backtrace::trace(|frame| {
+            let ip = frame.ip() as usize;
+            let ours = *judged.entry(ip).or_insert_with(|| is_library(ip));
+            if !ours {
+                site = ip;
+                return false;
+            }
+            true
+        });
     });
     site
 }

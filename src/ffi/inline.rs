@@ -6,7 +6,7 @@
 //! The layout itself is `bt::object::BtObject`'s; the unit test below
 //! checks it against the header's `TRACEREF_BT_*` definitions.
 
-use crate::core::{diag, track};
+use crate::core::track;
 use libc::c_int;
 
 /// The version of the library's ABI, including the layout of
@@ -25,7 +25,10 @@ pub static mut traceref_bt_inline_enabled: c_int = 1;
 /// Sets [`traceref_bt_inline_enabled`] from the environment when the
 /// library is loaded, before any C code can call it.
 extern "C" fn set_inline_switch() {
-    let all_calls = track::enabled() || diag::debug_enabled();
+    // The environment is read here without settling the log level, which
+    // stays read at its first use (a program may set TRACEREF_LOG in main).
+    let debug = std::env::var("TRACEREF_LOG").is_ok_and(|v| v == "debug" || v == "trace");
+    let all_calls = track::enabled() || debug;
     // SAFETY: runs once, at load, before any other code of the library or
     // of its callers can read the variable.
     unsafe { traceref_bt_inline_enabled = c_int::from(!all_calls) };

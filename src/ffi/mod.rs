@@ -48,9 +48,6 @@ fn write_fd(func: &str, fd: libc::c_int, mut bytes: &[u8]) -> libc::c_int {
 /// Used by every exported function: `ffi_guard!("name", default, { body })`.
 macro_rules! ffi_guard {
     ($func:expr, $default:expr, $body:block) => {{
-        // Marks this exported function's frame for reference tracking (the
-        // call site is the frame above it).
-        let _entry = $crate::core::track::Entry::enter();
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(_) => {

@@ -383,12 +383,17 @@ pub fn get<T: RelayObject>(func: &str, o: &T) -> bool {
     let p = o as *const T as *const ();
     match o.head().count.get() {
         Some(Inc::Up(old)) => {
-            trace_ref!(func, "{}: {} -> {}", o.who(), old, old + 1);
             hooks::got(p, || T::KIND, || o.id(), old + 1);
+            hooks::watch!(
+                p,
+                true,
+                trace_ref!(func, "{}: {} -> {}", o.who(), old, old + 1)
+            );
             true
         }
         Some(Inc::FromZero) => {
             hooks::got(p, || T::KIND, || o.id(), 1);
+            hooks::watch!(p, true, trace_ref!(func, "{}: 0 -> 1 (revived)", o.who()));
             true
         }
         Some(Inc::Saturated) => {
@@ -417,12 +422,16 @@ pub unsafe fn put<T: RelayObject>(func: &str, o: &T) {
     let p = o as *const T as *const ();
     match o.head().count.put() {
         Dec::Down(old) => {
-            trace_ref!(func, "{}: {} -> {}", o.who(), old, old - 1);
             hooks::dropped(p, || T::KIND, || o.id(), old - 1);
+            hooks::watch!(
+                p,
+                false,
+                trace_ref!(func, "{}: {} -> {}", o.who(), old, old - 1)
+            );
         }
         Dec::ToZero => {
-            trace_ref!(func, "{}: 1 -> 0, released", o.who());
             hooks::dropped(p, || T::KIND, || o.id(), 0);
+            hooks::watch!(p, false, trace_ref!(func, "{}: 1 -> 0, released", o.who()));
             hooks::released(p, || T::KIND, || o.id());
             o.release();
             // SAFETY: `release` unlinked the object from every table and list
