@@ -205,8 +205,8 @@ pub fn get(func: &str, obj: &BtObject) {
         }
         Inc::FromZero => {
             hooks::got(obj.addr(), || obj.kind(), || 0, 1);
-            hooks::watch!(obj.addr(), true, ());
-            if let Some(parent) = gained(func, obj) {
+            hooks::watch!(obj.addr(), true, trace_from_zero(func, obj));
+            if let Some(parent) = gained(obj) {
                 match parent.count.inc() {
                     Inc::Up(old) => trace_up(func, parent, old),
                     next => get_chain(func, parent, next),
@@ -218,6 +218,11 @@ pub fn get(func: &str, obj: &BtObject) {
 }
 
 #[inline(always)]
+fn trace_from_zero(func: &str, o: &BtObject) {
+    trace_ref!(func, "{} {:p}: 0 -> 1", o.kind().name(), o);
+}
+
+#[inline(always)]
 fn trace_up(func: &str, o: &BtObject, old: u32) {
     trace_ref!(func, "{} {:p}: {} -> {}", o.kind().name(), o, old, old + 1);
 }
@@ -225,8 +230,7 @@ fn trace_up(func: &str, o: &BtObject, old: u32) {
 /// `cur` went from 0 to 1: the parent it must now take a reference on, if
 /// any (none for a root or under a static parent).
 #[inline(always)]
-fn gained<'a>(func: &str, cur: &'a BtObject) -> Option<&'a BtObject> {
-    trace_ref!(func, "{} {:p}: 0 -> 1", cur.kind().name(), cur);
+fn gained<'a>(cur: &'a BtObject) -> Option<&'a BtObject> {
     let p = cur.parent_ptr();
     if p.is_null() {
         return None;
@@ -246,7 +250,10 @@ fn get_chain(func: &str, obj: &BtObject, first: Inc) {
     let mut inc = first;
     loop {
         match inc {
-            Inc::FromZero => match gained(func, cur) {
+            Inc::FromZero => match {
+                trace_from_zero(func, cur);
+                gained(cur)
+            } {
                 Some(parent) => cur = parent,
                 None => return,
             },
@@ -289,8 +296,8 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
         // SAFETY: per this function's contract.
         Dec::ToZero => match {
             hooks::dropped(obj.addr(), || obj.kind(), || 0, 0);
-            hooks::watch!(obj.addr(), false, ());
-            unsafe { lost(func, obj) }
+            hooks::watch!(obj.addr(), false, trace_to_zero(func, obj));
+            unsafe { lost(obj) }
         } {
             Lost::Parent(parent) => match parent.count.dec() {
                 Dec::Down(old) => trace_down(func, parent, old),
@@ -302,6 +309,11 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
         // SAFETY: per this function's contract.
         first => unsafe { put_chain(func, obj, first) },
     }
+}
+
+#[inline(always)]
+fn trace_to_zero(func: &str, o: &BtObject) {
+    trace_ref!(func, "{} {:p}: 1 -> 0", o.kind().name(), o);
 }
 
 #[inline(always)]
@@ -324,8 +336,7 @@ enum Lost<'a> {
 /// # Safety
 /// As for [`put`]: the reference just dropped was the caller's.
 #[inline(always)]
-unsafe fn lost<'a>(func: &str, cur: &'a BtObject) -> Lost<'a> {
-    trace_ref!(func, "{} {:p}: 1 -> 0", cur.kind().name(), cur);
+unsafe fn lost<'a>(cur: &'a BtObject) -> Lost<'a> {
     let p = cur.parent_ptr();
     if p.is_null() {
         // SAFETY: the root reached zero: no reference to any node of its
@@ -356,7 +367,11 @@ unsafe fn put_chain(func: &str, obj: &BtObject, first: Dec) {
     loop {
         match dec {
             // SAFETY: per this function's contract.
-            Dec::ToZero => match unsafe { lost(func, cur) } {
+            Dec::ToZero => match {
+                trace_to_zero(func, cur);
+                // SAFETY: per this function's contract.
+                unsafe { lost(cur) }
+            } {
                 Lost::Parent(parent) => cur = parent,
                 Lost::Done => return,
             },

@@ -122,7 +122,8 @@ macro_rules! misuse {
 /// Trace a reference operation when `TRACEREF_LOG=debug`.
 macro_rules! trace_ref {
     ($func:expr, $($arg:tt)*) => {
-        if $crate::core::diag::debug_enabled() {
+        // The watchers' flag first: one load while nothing watches.
+        if $crate::core::hooks::watched() && $crate::core::diag::debug_enabled() {
             $crate::core::diag::out_of_line(|| {
                 $crate::core::diag::debug($func, format_args!($($arg)*))
             })
