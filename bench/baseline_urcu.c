@@ -528,10 +528,11 @@ int rb_stream_close(struct rb_stream *st)
 void rb_session_lookup_body(struct worker *w)
 {
 	const struct lookup_ctx *c = w->ctx;
-	uint64_t seed = w->seed, miss = 0;
+	uint64_t seed = w->seed, miss = 0, first, count;
 
+	lookup_range(c, w, &first, &count);
 	for (uint64_t i = 0; i < w->iters; i++) {
-		uint64_t id = c->first + rng_below(&seed, c->count);
+		uint64_t id = first + rng_below(&seed, count);
 		struct rb_session *s = rb_session_get_by_id(id);
 
 		if (!s) {

@@ -87,6 +87,8 @@ static double run_once(struct impl *im, int threads, uint64_t iters,
 
 	if (threads < 1 || threads > 256)
 		die("bad thread count %d", threads);
+	if (im->run)
+		return im->run(im, threads, iters, seed, misses);
 	pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
 	for (i = 0; i < threads; i++) {
 		args[i].w = (struct worker){
@@ -121,6 +123,12 @@ static double run_once(struct impl *im, int threads, uint64_t iters,
 	/* From the first worker's start to the last one's end (or to the end
 	 * of after()). */
 	return (double)(t_end - t_start);
+}
+
+double bench_run_once(struct impl *im, int threads, uint64_t iters, uint64_t seed,
+		      uint64_t *misses)
+{
+	return run_once(im, threads, iters, seed, misses);
 }
 
 /*

@@ -23,8 +23,16 @@ struct bench_config {
 	int ncpu;               /* online processors (sysconf) */
 	uint64_t sizes[4];      /* object counts of workloads 2 and 3 */
 	uint64_t mem_objects;   /* live objects of workload 5 */
+	uint64_t ckind_max;     /* largest table of a C kind (workloads 5 and 6):
+				 * every add copies a copy-on-write map (a
+				 * shard of the table), so its fill grows
+				 * faster than the object count */
 	unsigned only;          /* bit i set: run workload i (all when 0) */
 	uint64_t fixed_iters;   /* non-zero: operations per run, no calibration */
+	int nsizes;             /* entries of sizes[] used by workloads 2, 3, 6 */
+	bool split;             /* workload 2: each worker its own ids */
+	const char *before_lib; /* workload 7: directory of a library built
+				 * before reference tracking (optional) */
 };
 
 extern struct bench_config cfg;
@@ -60,6 +68,10 @@ struct impl {
 	void (*thread_fini)(void);
 	void (*after)(void *ctx);
 	void *ctx;
+	/* Non-NULL: one timed run happens elsewhere (another process, see
+	 * workload 7); returns its wall time in ns and adds its misses. */
+	double (*run)(struct impl *im, int threads, uint64_t iters, uint64_t seed,
+		      uint64_t *misses);
 };
 
 /* Fast per-thread pseudo-random numbers (xorshift64*). */
@@ -85,7 +97,7 @@ static inline uint64_t rng_below(uint64_t *s, uint64_t n)
 /* ------------------------------------------------------------------------ */
 /* Measurement.                                                             */
 
-#define BENCH_MAX_IMPLS 4
+#define BENCH_MAX_IMPLS 6
 #define BENCH_MAX_ROUNDS 15
 
 struct result {
@@ -102,6 +114,10 @@ struct result {
  * ns/op = wall time of the run / operations per thread.
  */
 void measure(struct impl *impls, int n, int threads, struct result *out);
+
+/* One timed run of `im` (what measure() repeats): wall time in ns. */
+double bench_run_once(struct impl *im, int threads, uint64_t iters, uint64_t seed,
+		      uint64_t *misses);
 
 /* ------------------------------------------------------------------------ */
 /* Tables.                                                                  */

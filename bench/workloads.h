@@ -30,12 +30,29 @@ struct w1_ctx {
 	void *child[BENCH_MAX_THREADS];
 };
 
-/* Workloads 2 and 3: lookups of ids first .. first+count-1. */
+/* Workloads 2, 3 and 6: lookups of ids first .. first+count-1. */
 struct lookup_ctx {
 	uint64_t first;
 	uint64_t count;
 	int batch;              /* 0: one lookup per section; n: n per section */
+	void *table;            /* workload 6, C kind: its struct traceref_table;
+				 * workload 2, the maps: the map */
+	bool split;             /* workload 2 with --split: each worker looks up
+				 * only its own share of the ids (profiling) */
 };
+
+/* The ids worker `w` draws from: all of c's, or with c->split its own
+ * share (worker i of n: the i-th n-th). */
+static inline void lookup_range(const struct lookup_ctx *c, const struct worker *w,
+				uint64_t *first, uint64_t *count)
+{
+	*first = c->first;
+	*count = c->count;
+	if (c->split && w->nthreads > 1 && c->count >= (uint64_t)w->nthreads) {
+		*count = c->count / (uint64_t)w->nthreads;
+		*first += (uint64_t)w->index * *count;
+	}
+}
 
 /* Workload 4: per worker, a session and a trace (made once), and the next
  * stream handle to use (unique across runs). */
@@ -51,6 +68,11 @@ struct mem_usage {
 	long long heap;
 };
 struct mem_usage mem_now(void);
+
+/* ---- The library through the header's inline paths (bt_inline.c) ---- */
+
+void lib_inline_w1_body(struct worker *w);
+int lib_inline_enabled(void);
 
 /* ---- Babeltrace baselines (baseline_bt.c) ---- */
 
