@@ -284,19 +284,71 @@ impl RelayObject for CObject {
     }
 }
 
-/// Keys are the program's (numbers and strings it chooses), not an
-/// adversary's: the library's fast hasher.
-type Map = FastMap<Key, Ptr<CObject>>;
+/// One shard of a table: number keys and string keys in maps of their own,
+/// so that a number is hashed and compared as one `u64`. Keys are the
+/// program's (numbers and strings it chooses), not an adversary's: the
+/// library's fast hasher.
+#[derive(Default, Clone)]
+struct Map {
+    ids: FastMap<u64, Ptr<CObject>>,
+    strs: FastMap<Box<[u8]>, Ptr<CObject>>,
+}
+
+impl Map {
+    fn get(&self, key: &Key) -> Option<&Ptr<CObject>> {
+        match key {
+            Key::Id(k) => self.ids.get(k),
+            Key::Str(s) => self.strs.get(s),
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        match key {
+            Key::Id(k) => self.ids.remove(k),
+            Key::Str(s) => self.strs.remove(s),
+        };
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Ptr<CObject>> {
+        self.ids.values().chain(self.strs.values())
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len() + self.strs.len()
+    }
+}
+
+impl crate::core::keyed::Map<Key, Ptr<CObject>> for Map {
+    fn entry(&self, key: &Key) -> Option<Ptr<CObject>> {
+        self.get(key).copied()
+    }
+
+    fn set(&mut self, key: Key, p: Ptr<CObject>) {
+        match key {
+            Key::Id(k) => self.ids.insert(k, p),
+            Key::Str(s) => self.strs.insert(s, p),
+        };
+    }
+
+    fn unset(&mut self, key: &Key) {
+        self.remove(key);
+    }
+}
 
 /// How many maps a table's keys are spread over.
 const SHARDS: usize = 64;
 
-/// The shard of `key`.
+/// The shard of `key`: the high bits of a multiplicative hash (the maps
+/// themselves use the low bits of theirs).
 fn shard_of(key: &Key) -> usize {
-    use std::hash::BuildHasher;
-    let h = std::hash::BuildHasherDefault::<crate::core::hash::FastHasher>::default().hash_one(key);
-    // The high bits: the maps themselves use the low ones.
-    (h >> 58) as usize % SHARDS
+    let h = match key {
+        Key::Id(k) => *k,
+        Key::Str(s) => {
+            use std::hash::BuildHasher;
+            std::hash::BuildHasherDefault::<crate::core::hash::FastHasher>::default().hash_one(s)
+        }
+    };
+    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % SHARDS
 }
 
 /// A table of C objects by key. Holds no references.
