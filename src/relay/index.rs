@@ -48,6 +48,15 @@ pub enum Flush {
     AlreadyFlushed,
 }
 
+/// Why an index could not be had.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IndexError {
+    /// The stream is closed (or its count is 0): no new index.
+    StreamClosed,
+    /// The caller's memory holds a live object.
+    Live,
+}
+
 impl Index {
     /// The index of `stream` for `net_seq_num`, created (with a stream
     /// reference and a self reference) if absent. No reference is taken for
@@ -55,7 +64,8 @@ impl Index {
     /// happens under the stream lock, and never by a stream close while a
     /// thread holds that lock (the lock's release finishes the close, see
     /// [`Stream::unlock`]): only the caller's own flush of it, or
-    /// `close_all`, drops it then. NULL when the stream is closed.
+    /// `close_all`, drops it then. Refused when the stream is closed, or
+    /// when the caller's memory holds a live object.
     ///
     /// # Safety
     /// As for [`object::place`].
@@ -64,17 +74,17 @@ impl Index {
         stream: &Stream,
         net_seq_num: u64,
         place: Place,
-    ) -> *mut Index {
+    ) -> Result<*mut Index, IndexError> {
         let mut map = stream.indexes.lock();
         if let Some(p) = map.get(&net_seq_num) {
             // SAFETY: entries are removed under this lock by the index's
             // release, before it is retired.
             if unsafe { p.get() }.self_ref.load(Ordering::Acquire) {
-                return p.0 as *mut Index;
+                return Ok(p.0 as *mut Index);
             }
         }
         if stream.is_closed() || !object::get(func, stream) {
-            return std::ptr::null_mut();
+            return Err(IndexError::StreamClosed);
         }
         let obj = Index {
             head: Head::new_in(Kind::RelayIndex, place),
@@ -86,10 +96,10 @@ impl Index {
         let Ok(idx) = (unsafe { object::place(obj, place) }) else {
             // SAFETY: the reference taken above, returned.
             unsafe { object::put(func, stream) };
-            return std::ptr::null_mut();
+            return Err(IndexError::Live);
         };
         map.insert(net_seq_num, Ptr(idx));
-        idx
+        Ok(idx)
     }
 
     /// Drop the self reference once the stream's data up to this index has

@@ -51,10 +51,7 @@ impl Head {
     /// The head of an object that will live where `place` says.
     pub fn new_in(kind: Kind, place: Place) -> Self {
         Head {
-            tag: match place {
-                Place::Boxed => Tag::new(kind),
-                Place::Caller { .. } => Tag::new_in_caller_memory(kind),
-            },
+            tag: place.tag(kind),
             count: LookupCount::new(),
             payload: AtomicPtr::new(std::ptr::null_mut()),
         }
@@ -162,6 +159,14 @@ pub enum Place {
 }
 
 impl Place {
+    /// The tag of a new object of `kind` placed here.
+    pub fn tag(&self, kind: Kind) -> Tag {
+        match self {
+            Place::Boxed => Tag::new(kind),
+            Place::Caller { .. } => Tag::new_in_caller_memory(kind),
+        }
+    }
+
     /// The caller's memory, or NULL for a library box.
     pub fn at(&self) -> *const c_void {
         match self {

@@ -184,10 +184,7 @@ impl ViewerSession {
     /// As for [`object::place`].
     pub unsafe fn create(place: Place) -> Result<*mut ViewerSession, PlaceError> {
         let obj = ViewerSession {
-            tag: match place {
-                Place::Boxed => Tag::new(Kind::RelayViewerSession),
-                Place::Caller { .. } => Tag::new_in_caller_memory(Kind::RelayViewerSession),
-            },
+            tag: place.tag(Kind::RelayViewerSession),
             id: NEXT_VIEWER_SESSION.fetch_add(1, Ordering::Relaxed),
             sessions: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),

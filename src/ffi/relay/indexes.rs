@@ -69,17 +69,19 @@ fn index_get_or_place(
     // SAFETY: a caller place is the caller's struct, sized and aligned for
     // the library's part, and the library's until its free function (contract
     // of relay_index_get_by_id_or_init()).
-    let i = unsafe { Index::get_by_id_or_create(func, s, net_seq_num, place) };
-    if i.is_null() {
-        if !place.at().is_null() && crate::core::live::is_live(place.at() as usize) {
-            refused_live(func, place.at(), "index");
-        } else {
+    match unsafe { Index::get_by_id_or_create(func, s, net_seq_num, place) } {
+        Ok(i) => i.cast(),
+        Err(IndexError::StreamClosed) => {
             // Not a misuse: a close by another thread, or by a call this
             // thread made under the lock, can cause it.
             trace_ref!(func, "stream {} is closed: no new index", s.id());
+            ptr::null_mut()
+        }
+        Err(IndexError::Live) => {
+            refused_live(func, place.at(), "index");
+            ptr::null_mut()
         }
     }
-    i.cast()
 }
 
 /// Take a reference on `index` unless its count is 0; true when taken. At

@@ -6,7 +6,7 @@ use crate::core::diag::{misuse, trace_ref};
 use crate::core::kind::{Kind, TagCheck};
 use crate::core::reclaim;
 use crate::relay::connection::{self, Connection, ConnectionTable, TableError};
-use crate::relay::index::{Flush, Index};
+use crate::relay::index::{Flush, Index, IndexError};
 use crate::relay::lock::{Level, Locked};
 use crate::relay::object::{self, Head, Place, PlaceError, RelayObject};
 use crate::relay::session::Session;
