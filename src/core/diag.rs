@@ -14,13 +14,18 @@ pub(crate) const DEBUG: u8 = 3;
 
 static LEVEL: AtomicU8 = AtomicU8::new(UNSET);
 
-#[cold]
-fn init_level() -> u8 {
-    let lvl = match std::env::var("TRACEREF_LOG").as_deref() {
+/// The level `TRACEREF_LOG` asks for now, without settling it.
+pub fn level_in_environment() -> u8 {
+    match std::env::var("TRACEREF_LOG").as_deref() {
         Ok("off") | Ok("none") | Ok("0") => OFF,
         Ok("debug") | Ok("trace") => DEBUG,
         _ => WARN,
-    };
+    }
+}
+
+#[cold]
+fn init_level() -> u8 {
+    let lvl = level_in_environment();
     LEVEL.store(lvl, Ordering::Relaxed);
     lvl
 }

@@ -6,7 +6,7 @@
 //! The layout itself is `bt::object::BtObject`'s; the unit test below
 //! checks it against the header's `TRACEREF_BT_*` definitions.
 
-use crate::core::track;
+use crate::core::{diag, track};
 use libc::c_int;
 
 /// The version of the library's ABI, including the layout of
@@ -27,7 +27,7 @@ pub static mut traceref_bt_inline_enabled: c_int = 1;
 extern "C" fn set_inline_switch() {
     // The environment is read here without settling the log level, which
     // stays read at its first use (a program may set TRACEREF_LOG in main).
-    let debug = std::env::var("TRACEREF_LOG").is_ok_and(|v| v == "debug" || v == "trace");
+    let debug = diag::level_in_environment() >= diag::DEBUG;
     let all_calls = track::enabled() || debug;
     // SAFETY: runs once, at load, before any other code of the library or
     // of its callers can read the variable.
