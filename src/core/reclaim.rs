@@ -69,6 +69,12 @@ struct Stripe(Mutex<Vec<Retired>>);
 /// stripe's threads may have stopped creating objects).
 const STALE: Duration = Duration::from_millis(20);
 
+/// How long retired objects wait in their stripe for a batch to fill before
+/// the reclaim thread submits them as they are. It bounds the time from an
+/// object's last put to its free, and so to its owner's free function,
+/// which may release files and other resources that wait on it.
+const LINGER: Duration = Duration::from_millis(10);
+
 /// A batch past its grace period, waiting to be finished and freed.
 struct Ready {
     seq: u64,
@@ -178,6 +184,13 @@ pub unsafe fn retire_with(
         let mut list = PENDING[s].0.lock();
         list.push(Retired { ptr, finish, free });
         if list.len() < BATCH {
+            let first = list.len() == 1;
+            drop(list);
+            if first {
+                // Let the reclaim thread submit it after LINGER, should the
+                // batch not fill by then.
+                wake_reclaimer();
+            }
             return;
         }
         take(&mut list)
@@ -349,12 +362,20 @@ fn wake_reclaimer() {
 
 /// The reclaim thread: while batches are outstanding, advance the epoch
 /// (which moves expired batches to the ready list) and free what is ready;
-/// otherwise sleep until a batch is submitted. Stops when asked at exit.
+/// submit objects that waited [`LINGER`] in a stripe whose batch did not
+/// fill; otherwise sleep until a batch is submitted or an object retired.
+/// Stops when asked at exit.
 fn reclaim_thread() {
     super::track::own_thread();
+    // Since when objects wait in a stripe, as first seen by this thread.
+    let mut lingering: Option<Instant> = None;
     loop {
         let freed = drain_ready(true);
         free_stale();
+        if lingering.is_some_and(|at| at.elapsed() >= LINGER) {
+            submit_pending();
+            lingering = None;
+        }
         let outstanding = !OUTSTANDING.lock().is_empty();
         let mut r = RECLAIMER.lock();
         if r.stop {
@@ -365,6 +386,14 @@ fn reclaim_thread() {
         if !r.ready.is_empty() {
             continue;
         }
+        // Checked under the reclaimer's lock: a retirement into an empty
+        // stripe after this check wakes this thread (`wake_reclaimer` takes
+        // that lock), so an object never waits for a wake-up that came
+        // before this thread went to sleep.
+        if lingering.is_none() && any_pending() {
+            lingering = Some(Instant::now());
+        }
+        let linger_left = lingering.map(|at| LINGER.saturating_sub(at.elapsed()));
         if outstanding {
             drop(r);
             epoch::pin().flush();
@@ -378,7 +407,11 @@ fn reclaim_thread() {
             // Nothing outstanding but memory its stripes have not taken
             // back: leave it to them a little, then free what is stale.
             r.idle = true;
-            WAKE.wait_for(&mut r, STALE);
+            WAKE.wait_for(&mut r, linger_left.map_or(STALE, |l| l.min(STALE)));
+            r.idle = false;
+        } else if let Some(left) = linger_left {
+            r.idle = true;
+            WAKE.wait_for(&mut r, left);
             r.idle = false;
         } else {
             r.idle = true;
@@ -520,8 +553,13 @@ pub fn barrier() -> bool {
     }
 }
 
-/// One round of [`barrier`]: the objects retired before it.
-fn barrier_once() {
+/// Whether any stripe holds retired objects not yet submitted.
+fn any_pending() -> bool {
+    PENDING.iter().any(|s| !s.0.lock().is_empty())
+}
+
+/// Submit every stripe's retired objects as a batch, full or not.
+fn submit_pending() {
     for (i, s) in PENDING.iter().enumerate() {
         let taken = {
             let mut list = s.0.lock();
@@ -531,6 +569,11 @@ fn barrier_once() {
             submit(batch, seq, i);
         }
     }
+}
+
+/// One round of [`barrier`]: the objects retired before it.
+fn barrier_once() {
+    submit_pending();
     let upto = NEXT_BATCH.load(Ordering::Relaxed);
     let mut spins = 0u32;
     loop {
@@ -620,6 +663,36 @@ mod tests {
         assert!(barrier());
         assert_eq!(FREED.load(Ordering::Relaxed) - before, 3 * PER_THREAD);
         assert_eq!(FREED_ELSEWHERE.load(Ordering::Relaxed), 0);
+    }
+
+    static LONE_FREED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe fn count_lone_free(p: *mut ()) {
+        // SAFETY: `p` is a `Box<u64>` leaked by the test below.
+        drop(unsafe { Box::from_raw(p.cast::<u64>()) });
+        LONE_FREED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A few objects retired by a thread that then stops retiring (fewer
+    /// than a batch) are freed in bounded time without a barrier: a caller's
+    /// free function that releases files must not wait for unrelated
+    /// objects to fill the batch.
+    #[test]
+    fn lone_objects_are_freed_without_a_barrier() {
+        std::thread::spawn(|| {
+            for i in 0..3 {
+                let p = Box::into_raw(Box::new(i as u64)).cast::<()>();
+                // SAFETY: reachable from nowhere else; freed once.
+                unsafe { retire(p, count_lone_free) };
+            }
+        })
+        .join()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while LONE_FREED.load(Ordering::Relaxed) < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(LONE_FREED.load(Ordering::Relaxed), 3);
     }
 
     static FREED_HERE: AtomicUsize = AtomicUsize::new(0);
