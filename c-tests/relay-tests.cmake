@@ -6,6 +6,11 @@ traceref_add_c_test(relay_bad_input unit/relay_bad_input.c)
 traceref_add_c_test(relay_lock_order unit/relay_lock_order.c)
 traceref_add_c_test(relay_borrow_close unit/relay_borrow_close.c)
 traceref_add_c_test(relay_walk_closed unit/relay_walk_closed.c)
+# The walks over the containers (a session's traces and viewer streams, a
+# trace's published streams, a viewer session's sessions, a table's
+# connections) and the close of one session of a viewer session, with the
+# objects in the program's own structs.
+traceref_add_c_test(relay_walks unit/relay_walks.c)
 # Connection-table membership against close and destroy: each race for a
 # bounded time (TRACEREF_RACE_SECONDS per scenario, default 2).
 traceref_add_c_test(relay_table_race unit/relay_table_race.c)
@@ -16,3 +21,9 @@ traceref_add_c_test(relay_reclaim_context unit/relay_reclaim_context.c)
 # functions run once each, C fields never overwritten, on one thread and on
 # a control and a live thread.
 traceref_add_c_test(relay_embedded unit/relay_embedded.c)
+# The stream close hook: one call per stream that closes, whichever call
+# closes it, under the stream's lock on the thread completing the close
+# (owner's closes racing the session's teardown, pending closes completed by
+# data, closes completed at another thread's unlock), none for a stream put
+# without a close.
+traceref_add_c_test(relay_close_hook unit/relay_close_hook.c)

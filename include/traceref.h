@@ -327,6 +327,15 @@ typedef void (*traceref_payload_destroy_func)(void *data);
 typedef void (*relay_connection_free_func)(struct relay_connection *conn);
 
 /**
+ * Visitor of relay_connection_table_for_each(): return 0 to go on,
+ * non-zero to stop. `conn` carries a reference valid during the call only
+ * (take one of your own with relay_connection_get() to keep it). Called on
+ * the thread that called relay_connection_table_for_each(), with no
+ * library lock held: it may call any function of this library.
+ */
+typedef int (*relay_connection_visit_func)(struct relay_connection *conn, void *data);
+
+/**
  * Frees C code's `struct relay_index`; as relay_session_free_func.
  */
 typedef void (*relay_index_free_func)(struct relay_index *index);
@@ -340,27 +349,56 @@ typedef void (*relay_index_free_func)(struct relay_index *index);
 typedef void (*relay_session_free_func)(struct relay_session *session);
 
 /**
- * Visitor of relay_sessions_for_each(): return 0 to go on, non-zero to stop.
- * `session` carries a reference valid during the call only (take one of
- * your own with relay_session_get() to keep it). Called on the thread that
- * called relay_sessions_for_each(), with no library lock held: it may call
- * any function of this library.
+ * Visitor of relay_sessions_for_each() and
+ * relay_viewer_session_for_each_session(): return 0 to go on, non-zero to
+ * stop. `session` carries a reference valid during the call only (take one
+ * of your own with relay_session_get() to keep it). Called on the thread
+ * that called the walk, with no library lock held: it may call any
+ * function of this library.
  */
 typedef int (*relay_session_visit_func)(struct relay_session *session, void *data);
 
 /**
- * Visitor of relay_session_for_each_stream(): return 0 to go on, non-zero
- * to stop. `stream` carries a reference valid during the call only (take
- * one of your own with relay_stream_get() to keep it). Called on the thread
- * that called relay_session_for_each_stream(), with no library lock held:
- * it may call any function of this library.
+ * Visitor of relay_session_for_each_stream() and
+ * relay_ctf_trace_for_each_stream(): return 0 to go on, non-zero to stop.
+ * `stream` carries a reference valid during the call only (take one of
+ * your own with relay_stream_get() to keep it). Called on the thread that
+ * called the walk, with no library lock held: it may call any function of
+ * this library.
  */
 typedef int (*relay_stream_visit_func)(struct relay_stream *stream, void *data);
+
+/**
+ * Visitor of relay_session_for_each_ctf_trace(): return 0 to go on,
+ * non-zero to stop. `trace` carries a reference valid during the call only
+ * (take one of your own with relay_ctf_trace_get() to keep it). Called on
+ * the thread that called relay_session_for_each_ctf_trace(), with no
+ * library lock held: it may call any function of this library.
+ */
+typedef int (*relay_ctf_trace_visit_func)(struct ctf_trace *trace, void *data);
+
+/**
+ * Visitor of relay_session_for_each_viewer_stream(): return 0 to go on,
+ * non-zero to stop. `vstream` carries a reference valid during the call
+ * only (take one of your own with relay_viewer_stream_get() to keep it).
+ * Called on the thread that called relay_session_for_each_viewer_stream(),
+ * with no library lock held: it may call any function of this library.
+ */
+typedef int (*relay_viewer_stream_visit_func)(struct relay_viewer_stream *vstream, void *data);
 
 /**
  * Frees C code's `struct relay_stream`; as relay_session_free_func.
  */
 typedef void (*relay_stream_free_func)(struct relay_stream *stream);
+
+/**
+ * The stream close hook (relay_stream_set_close_hook()): called once for
+ * each stream that closes, where its close completes, on the thread that
+ * completes it, with the stream's lock held by that thread and the owner's
+ * reference not yet put. It must not close, lock or unlock `stream`, nor
+ * close its session.
+ */
+typedef void (*relay_stream_close_hook)(struct relay_stream *stream);
 
 /**
  * Frees C code's `struct ctf_trace`; as relay_session_free_func.
@@ -1184,6 +1222,27 @@ int relay_connection_get_type(struct relay_connection *conn);
 long relay_connection_get_ref_count(struct relay_connection *conn);
 
 /**
+ * Call `visit` on every connection of `table` whose get succeeds and that
+ * is still in the table (not closed) when its turn comes, with a reference
+ * valid during the call (put by the library afterwards). The walk goes
+ * over the connections the table held when it started (one added meanwhile
+ * is not visited, nor one whose count was already 0) and checks each right
+ * before its visit: a connection closed before its turn, by an earlier
+ * visit, by another thread or by the table's destruction, is skipped (one
+ * closed during its own visit stays valid until the call returns). Stops
+ * when `visit` returns non-zero. Returns the number visited, or -1 when an
+ * argument is NULL. The walk reads `table` only when it starts, before the
+ * first visit: the caller must hold `table` (not destroyed) until then, and
+ * a walk that may overlap the table's destruction must be made inside a
+ * read-side section entered before the destruction began (see
+ * relay_connection_table_destroy()). No library lock is held during the
+ * calls, so `visit` may call any function of this library (on `table` too,
+ * even relay_connection_table_destroy() when the walk was made outside a
+ * read-side section). Needs no reference on a connection; any thread.
+ */
+int relay_connection_table_for_each(struct relay_connection_table *table, relay_connection_visit_func visit, void *data);
+
+/**
  * The index of `stream` for `net_seq_num`, created if absent with a
  * reference on the stream and a self reference (count 1). As in the
  * original, NO reference is taken for the caller: the pointer is borrowed,
@@ -1415,6 +1474,15 @@ bool relay_session_is_closed(struct relay_session *session);
 bool relay_session_is_aborted(struct relay_session *session);
 
 /**
+ * Whether a viewer session has `session` attached (false for NULL): true
+ * from relay_viewer_session_attach() until the detach, or the close of
+ * that viewer session (by relay_viewer_session_close(), its destruction,
+ * or its connection's final put). The caller must hold a reference on
+ * `session`; any thread, holding any lock.
+ */
+bool relay_session_is_viewer_attached(struct relay_session *session);
+
+/**
  * The reference count of `session`, for tests and diagnostics; -1 for NULL.
  * The caller must hold a reference on `session` (counted in the result), or
  * be inside a read-side section in which it found it (it may read 0).
@@ -1462,6 +1530,43 @@ int relay_sessions_for_each(relay_session_visit_func visit, void *data);
 int relay_session_for_each_stream(struct relay_session *session, relay_stream_visit_func visit, void *data);
 
 /**
+ * Call `visit` on every ctf-trace of `session` (its traces by path) whose
+ * get succeeds when its turn comes, with a reference valid during the call
+ * (put by the library afterwards). The walk goes over the traces the
+ * session had when it started (one created meanwhile is not visited, nor
+ * one that replaced at its path a trace on its way out) and gets each
+ * right before its visit: a trace whose count reached 0 before its turn,
+ * its last reference put by an earlier visit or by another thread, is
+ * skipped. Stops when `visit` returns non-zero. Returns the number
+ * visited, or -1 when an argument is NULL. The caller must hold a
+ * reference on `session`; no library lock is held during the calls, so
+ * `visit` may call any function of this library. Any thread, holding any
+ * relay lock or none (the walk takes none).
+ */
+int relay_session_for_each_ctf_trace(struct relay_session *session, relay_ctf_trace_visit_func visit, void *data);
+
+/**
+ * Call `visit` on every viewer stream of `session` (one whose stream
+ * belongs to `session`, whether that stream is closed or not: a viewer may
+ * still be reading the tail of a closed stream) that is still in the
+ * viewer stream table, not closed, when its turn comes, with a reference
+ * valid during the call (put by the library afterwards). The walk goes
+ * over the viewer streams the table held when it started (one created
+ * meanwhile is not visited, nor one whose count was already 0) and checks
+ * each right before its visit: a viewer stream closed before its turn
+ * (relay_viewer_stream_close(), or relay_viewer_session_close() or
+ * relay_viewer_session_close_one_session() of a viewer session `session`
+ * is attached to), by an earlier visit or by another thread, is skipped
+ * (one closed during its own visit stays valid until the call returns).
+ * Stops when `visit` returns non-zero. Returns the number visited, or -1
+ * when an argument is NULL. The caller must hold a reference on
+ * `session`; no library lock is held during the calls, so `visit` may call
+ * any function of this library. Any thread, holding any relay lock or none
+ * (the walk takes none).
+ */
+int relay_session_for_each_viewer_stream(struct relay_session *session, relay_viewer_stream_visit_func visit, void *data);
+
+/**
  * Create a stream of `trace` with a unique `handle`: count 1, the owner's
  * reference, dropped by relay_stream_close() or relay_stream_try_close().
  * It takes a reference on the trace, joins its session's streams (not yet
@@ -1494,6 +1599,45 @@ struct relay_stream *relay_stream_create(struct ctf_trace *trace, uint64_t handl
  * a reference on `trace` and own the memory of `stream`; any thread.
  */
 int relay_stream_init(struct relay_stream *stream, relay_stream_free_func free_fn, struct ctf_trace *trace, uint64_t handle, const char *path_name, const char *channel_name, uint64_t tracefile_size, uint64_t tracefile_count);
+
+/**
+ * Set the process-wide stream close hook, or remove it with NULL. The
+ * library calls `hook(stream)` exactly once for each stream that closes,
+ * whichever call closes it: relay_stream_close(); relay_stream_try_close(),
+ * at once or when the close it left pending completes in
+ * relay_stream_set_received_seq_num(), relay_stream_set_last_net_seq_num()
+ * or relay_session_abort(); its session's relay_session_close() or
+ * relay_session_abort(); its control connection's final put. Streams of
+ * relay_stream_create() and of relay_stream_init() alike: C code embedding
+ * a `struct relay_stream_base` releases its own per-stream resources (files,
+ * trace chunks) there.
+ *
+ * The hook runs where the close completes (see relay_stream_close()), after
+ * every index of the stream dropped its self reference, with the stream's
+ * lock held by the calling thread, before that lock is released and before
+ * the owner's reference is put: the stream is still fully valid. It runs on
+ * the thread that completes the close, inside its call: the thread calling
+ * the closing function, or, when another thread held the stream's lock
+ * meanwhile, that thread, in its relay_stream_unlock(); never on the
+ * library's reclaim thread. So it runs with whatever locks that thread
+ * holds, and inside a read-side section of the library's own.
+ *
+ * Inside the hook, the caller may read the stream (relay_stream_get_handle()
+ * and the other getters, its own fields) and release its own resources. It
+ * must not close, lock or unlock that stream (relay_stream_lock() on it
+ * returns -1: this thread holds its lock already), nor close or abort its
+ * session, nor call traceref_reclaim_barrier() or
+ * relay_connection_table_destroy(), which would wait for the read-side
+ * section the hook runs in. A stream that never closes gets no call: one
+ * whose owner's reference is put without a close (relay_stream_put(),
+ * released at count 0), or one whose pending close never completes.
+ *
+ * Process-wide, meant to be set once before streams are created. Setting it
+ * while streams close is allowed: each close calls the hook it reads, so a
+ * close completing meanwhile may still call the previous one. Needs nothing;
+ * any thread.
+ */
+void relay_stream_set_close_hook(relay_stream_close_hook hook);
 
 /**
  * Look a stream up by handle and take a reference (put it when done). NULL
@@ -1529,8 +1673,9 @@ int relay_stream_publish(struct relay_stream *stream);
 
 /**
  * Close `stream` now: it leaves the stream table and its lists (it is
- * closed from then on), every index drops its self reference, and the
- * owner's reference is put. Those last two steps belong to a release of the
+ * closed from then on), every index drops its self reference, the close
+ * hook runs if one is set (relay_stream_set_close_hook()), and the owner's
+ * reference is put. Those last steps belong to a release of the
  * stream's lock, so that an index borrowed under the lock stays valid for
  * as long as the lock is held: when no thread holds it, the call takes and
  * releases it, so the close completes before it returns; when this thread
@@ -1774,6 +1919,22 @@ int relay_ctf_trace_lock(struct ctf_trace *trace);
 int relay_ctf_trace_unlock(struct ctf_trace *trace);
 
 /**
+ * Call `visit` on every published stream of `trace` (its stream list: a
+ * stream joins it with relay_stream_publish()) that is not closed when its
+ * turn comes, with a reference valid during the call (put by the library
+ * afterwards). The walk goes over the published streams the trace had when
+ * it started (one published meanwhile is not visited) and checks each
+ * right before its visit: a stream closed by an earlier visit, or by
+ * another thread, before its turn is skipped (one closed during its own
+ * visit stays valid until the call returns). Stops when `visit` returns
+ * non-zero. Returns the number visited, or -1 when an argument is NULL.
+ * The caller must hold a reference on `trace`; no library lock is held
+ * during the calls, so `visit` may call any function of this library. Any
+ * thread, holding any relay lock or none (the walk takes none).
+ */
+int relay_ctf_trace_for_each_stream(struct ctf_trace *trace, relay_stream_visit_func visit, void *data);
+
+/**
  * Create a viewer session (not refcounted) with no session attached.
  * Destroy it with relay_viewer_session_destroy(), or hand it to a live
  * connection with relay_connection_set_viewer_session(), which then owns it
@@ -1831,15 +1992,64 @@ bool relay_viewer_session_is_attached(struct relay_viewer_session *vs, struct re
 int relay_viewer_session_close(struct relay_viewer_session *vs);
 
 /**
+ * Close the viewer streams of `session` and detach it from `vs`: what
+ * relay_viewer_session_close() does for each attached session, for this
+ * one only, by the same rule. Every viewer stream of `session` (one whose
+ * stream belongs to `session`, closed or not) still in the viewer stream
+ * table is closed as by relay_viewer_stream_close(): its ownership
+ * reference is put and a later relay_viewer_stream_close() of it returns
+ * -1. Then `session` is detached, the reference taken by the attach put:
+ * it may be attached again, to `vs` or another viewer session. The other
+ * sessions of `vs` and their viewer streams stay as they are, and `vs`
+ * stays open. A viewer stream created during the call may be left open.
+ * Returns 0, or -1 (one warning line; nothing closed, nothing detached)
+ * for NULL arguments or when `session` is not attached to `vs` (never
+ * attached, already detached, taken by another call of this function or by
+ * relay_viewer_session_close() of `vs`): of two calls for the same session,
+ * one acts and the other returns -1.
+ *
+ * The caller must hold `vs` (see relay_viewer_session_create()) and a
+ * reference on `session` (or know it attached to `vs`, whose reference
+ * keeps it; that reference may then be its last, and `session` is
+ * released here). The call takes none of the relay locks (session,
+ * ctf-trace, stream) and waits for none: it may be called holding any of
+ * them, the lock of `session` included, and inside a read-side section.
+ * What it takes is the library's own: the list of `vs` and the viewer
+ * stream table; the puts it makes may release viewer streams, their
+ * streams and traces, and `session`, none of which takes a relay lock or
+ * calls the caller's code (payload destructors and free functions run
+ * after the grace period, on the traceref-reclaim thread or inside
+ * traceref_reclaim_barrier()). Any thread.
+ */
+int relay_viewer_session_close_one_session(struct relay_viewer_session *vs, struct relay_session *session);
+
+/**
+ * Call `visit` on every session attached to `vs` when the walk starts
+ * whose get succeeds (an attached session has a count above 0: `vs` holds
+ * a reference on it), with a reference valid during the call (put by the
+ * library afterwards). A session attached meanwhile is not visited; one
+ * detached meanwhile, by an earlier visit or another thread, still is (the
+ * walk took its reference when it started). Stops when `visit` returns
+ * non-zero. Returns the number visited, or -1 when an argument is NULL.
+ * The walk reads `vs` only when it starts, before the first visit. The
+ * caller must hold `vs` (see relay_viewer_session_create()); no library
+ * lock is held during the calls, so `visit` may call any function of this
+ * library (on `vs` too: detach, close_one_session, close). Any thread,
+ * holding any relay lock or none (the walk takes none).
+ */
+int relay_viewer_session_for_each_session(struct relay_viewer_session *vs, relay_session_visit_func visit, void *data);
+
+/**
  * Close `vs` if needed (see relay_viewer_session_close()) and free it after
  * a grace period. NULL does nothing. Refused, with a warning, for a viewer
  * session owned by a connection (given to one with
  * relay_connection_set_viewer_session()): that connection's final put
  * destroys it. The caller gives up `vs`: no call on it may start after this
  * one. A call on `vs` made by another thread at the same time (attach,
- * detach, is_attached or close, which then act before the close or find
- * `vs` closed) must be made inside a read-side section entered before this
- * call began: that keeps its memory valid until the section ends.
+ * detach, is_attached, close, close_one_session or for_each_session, which
+ * then act before the close or find `vs` closed) must be made inside a
+ * read-side section entered before this call began: that keeps its memory
+ * valid until the section ends.
  * relay_connection_set_viewer_session() and another
  * relay_viewer_session_destroy() of `vs` must not overlap this call at all.
  * Any thread; may be called inside a read-side section.

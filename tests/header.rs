@@ -300,6 +300,49 @@ fn the_contracts_readers_asked_for_are_stated() {
             "relay_session_create",
             &["microseconds", "protocol version"],
         ),
+        // May it be called holding the session's lock? What does it take?
+        (
+            "relay_viewer_session_close_one_session",
+            &[
+                "caller must hold `vs`",
+                "takes none of the relay locks",
+                "the lock of `session` included",
+                "nothing closed",
+            ],
+        ),
+        // The walks: what each visits, when it checks, what the caller holds.
+        (
+            "relay_session_for_each_ctf_trace",
+            &[
+                "get succeeds when its turn comes",
+                "caller must hold a reference on `session`",
+            ],
+        ),
+        (
+            "relay_ctf_trace_for_each_stream",
+            &[
+                "not closed when its turn comes",
+                "caller must hold a reference on `trace`",
+            ],
+        ),
+        (
+            "relay_session_for_each_viewer_stream",
+            &[
+                "whether that stream is closed or not",
+                "caller must hold a reference on `session`",
+            ],
+        ),
+        (
+            "relay_connection_table_for_each",
+            &["reads `table` only when it starts", "read-side section"],
+        ),
+        (
+            "relay_viewer_session_for_each_session",
+            &[
+                "attached to `vs` when the walk starts",
+                "caller must hold `vs`",
+            ],
+        ),
         // Every lookup by id states its calling context, not one of them.
         ("relay_session_get_by_id", &["takes no lock", "any thread"]),
         ("relay_stream_get_by_id", &["takes no lock", "any thread"]),

@@ -592,14 +592,50 @@ static int visit_stream(struct relay_stream *s, void *data)
 	return rnd(t, 16) == 0;
 }
 
+static int visit_trace(struct ctf_trace *tr, void *data)
+{
+	struct hand *t = data;
+
+	TCHECK(relay_ctf_trace_get_ref_count(tr) >= 1);
+	TCHECK(relay_ctf_trace_get_path(tr) != NULL);
+	return rnd(t, 16) == 0;
+}
+
+static int visit_vstream(struct relay_viewer_stream *v, void *data)
+{
+	struct hand *t = data;
+
+	TCHECK(relay_viewer_stream_get_ref_count(v) >= 1);
+	TCHECK(relay_stream_get_channel_name(relay_viewer_stream_get_stream(v)) != NULL);
+	return rnd(t, 16) == 0;
+}
+
+static int visit_connection(struct relay_connection *c, void *data)
+{
+	struct hand *t = data;
+
+	TCHECK(relay_connection_get_ref_count(c) >= 1);
+	TCHECK(relay_connection_get_sock(c) >= 1000);
+	return rnd(t, 16) == 0;
+}
+
 static bool op_walk(struct hand *t)
 {
-	int i = pick(t, K_SESSION, -1);
+	int i = pick(t, K_SESSION, -1), j = pick(t, K_CTRACE, -1);
 
 	if (rnd(t, 4) == 0)
 		TCHECK(relay_sessions_for_each(visit_session, t) >= 0);
-	if (i >= 0)
+	if (i >= 0) {
 		TCHECK(relay_session_for_each_stream(t->h[i].p, visit_stream, t) >= 0);
+		TCHECK(relay_session_for_each_ctf_trace(t->h[i].p, visit_trace, t) >= 0);
+		TCHECK(relay_session_for_each_viewer_stream(t->h[i].p, visit_vstream, t) >= 0);
+	}
+	if (j >= 0)
+		TCHECK(relay_ctf_trace_for_each_stream(t->h[j].p, visit_stream, t) >= 0);
+	if (t->vs)
+		TCHECK(relay_viewer_session_for_each_session(t->vs, visit_session, t) >= 0);
+	if (rnd(t, 8) == 0)
+		TCHECK(relay_connection_table_for_each(table, visit_connection, t) >= 0);
 	if (rnd(t, 32) == 0)
 		TCHECK(traceref_dump_dot(NULL, t->devnull) == 0);
 	return true;
@@ -858,10 +894,18 @@ static bool op_viewer_session(struct hand *t)
 		if (i >= 0 && !relay_viewer_session_is_attached(t->vs, t->h[i].p) &&
 		    relay_viewer_session_attach(t->vs, t->h[i].p) == 0) {
 			TCHECK(relay_viewer_session_is_attached(t->vs, t->h[i].p));
-			if (rnd(t, 2))
+			switch (rnd(t, 4)) {
+			case 0:
 				TCHECK(relay_viewer_session_detach(t->vs, t->h[i].p) == 0);
-			else
+				break;
+			case 1:
+				TCHECK(relay_viewer_session_close_one_session(t->vs, t->h[i].p) == 0);
+				TCHECK(!relay_viewer_session_is_attached(t->vs, t->h[i].p));
+				break;
+			default:
 				t->vs_attached++;
+				break;
+			}
 		}
 		break;
 	case 1: {

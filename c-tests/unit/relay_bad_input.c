@@ -62,6 +62,21 @@ static int visit_stream(struct relay_stream *s, void *data)
 	return count_visit(s, data);
 }
 
+static int visit_trace(struct ctf_trace *t, void *data)
+{
+	return count_visit(t, data);
+}
+
+static int visit_viewer_stream(struct relay_viewer_stream *v, void *data)
+{
+	return count_visit(v, data);
+}
+
+static int visit_connection(struct relay_connection *c, void *data)
+{
+	return count_visit(c, data);
+}
+
 /* A small valid hierarchy to pass beside the NULL arguments. */
 struct fixture {
 	struct relay_session *s;
@@ -226,6 +241,7 @@ static void null_arguments(void)
 	CHECK_EQ_LONG(relay_session_get_minor(NULL), 0);
 	CHECK(!relay_session_is_closed(NULL));
 	CHECK(!relay_session_is_aborted(NULL));
+	CHECK(!relay_session_is_viewer_attached(NULL));
 	CHECK_EQ_LONG(relay_session_get_ref_count(NULL), -1);
 	CHECK_EQ_LONG(relay_session_lock(NULL), -1);
 	CHECK_EQ_LONG(relay_session_unlock(NULL), -1);
@@ -234,6 +250,12 @@ static void null_arguments(void)
 	CHECK_EQ_LONG(relay_session_for_each_stream(NULL, visit_stream, &n), -1);
 	CHECK_EQ_LONG(relay_session_for_each_stream(f.s, NULL, &n), -1);
 	CHECK_EQ_LONG(relay_session_for_each_stream(NULL, NULL, NULL), -1);
+	CHECK_EQ_LONG(relay_session_for_each_ctf_trace(NULL, visit_trace, &n), -1);
+	CHECK_EQ_LONG(relay_session_for_each_ctf_trace(f.s, NULL, &n), -1);
+	CHECK_EQ_LONG(relay_session_for_each_ctf_trace(NULL, NULL, NULL), -1);
+	CHECK_EQ_LONG(relay_session_for_each_viewer_stream(NULL, visit_viewer_stream, &n), -1);
+	CHECK_EQ_LONG(relay_session_for_each_viewer_stream(f.s, NULL, &n), -1);
+	CHECK_EQ_LONG(relay_session_for_each_viewer_stream(NULL, NULL, NULL), -1);
 	CHECK_EQ_LONG(n, 0);
 	CHECK_OK("sessions: NULL gives NULL, -1, false, 0 or UINT64_MAX");
 
@@ -249,6 +271,10 @@ static void null_arguments(void)
 	CHECK(relay_ctf_trace_get_viewer_metadata_stream(NULL) == NULL);
 	CHECK_EQ_LONG(relay_ctf_trace_lock(NULL), -1);
 	CHECK_EQ_LONG(relay_ctf_trace_unlock(NULL), -1);
+	CHECK_EQ_LONG(relay_ctf_trace_for_each_stream(NULL, visit_stream, &n), -1);
+	CHECK_EQ_LONG(relay_ctf_trace_for_each_stream(f.t, NULL, &n), -1);
+	CHECK_EQ_LONG(relay_ctf_trace_for_each_stream(NULL, NULL, NULL), -1);
+	CHECK_EQ_LONG(n, 0);
 	CHECK_OK("ctf-traces: NULL gives NULL, -1 or false");
 
 	/* Streams. */
@@ -277,7 +303,9 @@ static void null_arguments(void)
 	CHECK_EQ_LONG(relay_stream_get_ref_count(NULL), -1);
 	CHECK_EQ_LONG(relay_stream_lock(NULL), -1);
 	CHECK_EQ_LONG(relay_stream_unlock(NULL), -1);
-	CHECK_OK("streams: NULL gives NULL, -1, false, 0, UINT64_MAX or RELAY_SEQ_UNSET");
+	relay_stream_set_close_hook(NULL); /* no hook: the closes below call none */
+	CHECK_OK("streams: NULL gives NULL, -1, false, 0, UINT64_MAX or RELAY_SEQ_UNSET; "
+		 "a NULL close hook is none");
 
 	/* Indexes. */
 	CHECK(relay_index_get_by_id_or_create(NULL, 1) == NULL);
@@ -308,6 +336,16 @@ static void null_arguments(void)
 	CHECK(!relay_viewer_session_is_attached(NULL, f.s));
 	CHECK(!relay_viewer_session_is_attached(f.vs, NULL));
 	CHECK_EQ_LONG(relay_viewer_session_close(NULL), -1);
+	CHECK_EQ_LONG(relay_viewer_session_close_one_session(NULL, f.s), -1);
+	CHECK_EQ_LONG(relay_viewer_session_close_one_session(f.vs, NULL), -1);
+	CHECK_EQ_LONG(relay_viewer_session_close_one_session(NULL, NULL), -1);
+	/* Not attached: refused, the viewer stream of f.s left open. */
+	CHECK_EQ_LONG(relay_viewer_session_close_one_session(f.vs, f.s), -1);
+	CHECK_EQ_LONG(relay_viewer_stream_get_ref_count(f.v), 1);
+	CHECK_EQ_LONG(relay_viewer_session_for_each_session(NULL, visit_session, &n), -1);
+	CHECK_EQ_LONG(relay_viewer_session_for_each_session(f.vs, NULL, &n), -1);
+	CHECK_EQ_LONG(relay_viewer_session_for_each_session(NULL, NULL, NULL), -1);
+	CHECK_EQ_LONG(n, 0);
 	relay_viewer_session_destroy(NULL);
 	/* The NULL attach did not mark the session attached. */
 	CHECK_EQ_LONG(relay_viewer_session_attach(f.vs, f.s), 0);
@@ -350,6 +388,10 @@ static void null_arguments(void)
 	CHECK_EQ_LONG(relay_connection_get_sock(NULL), -1);
 	CHECK_EQ_LONG(relay_connection_get_type(NULL), -1);
 	CHECK_EQ_LONG(relay_connection_get_ref_count(NULL), -1);
+	CHECK_EQ_LONG(relay_connection_table_for_each(NULL, visit_connection, &n), -1);
+	CHECK_EQ_LONG(relay_connection_table_for_each(f.table, NULL, &n), -1);
+	CHECK_EQ_LONG(relay_connection_table_for_each(NULL, NULL, NULL), -1);
+	CHECK_EQ_LONG(n, 0);
 	/* The refused calls left the connection as it was. */
 	CHECK(relay_connection_get_session(f.c) == NULL);
 	CHECK(relay_connection_get_viewer_session(f.c) == NULL);
@@ -839,6 +881,25 @@ static void wrong_kinds(void)
 	CHECK_EQ_LONG(relay_viewer_session_attach((struct relay_viewer_session *)f.s, f.s), -1);
 	CHECK_EQ_LONG(relay_connection_set_viewer_session(f.c, (struct relay_viewer_session *)f.s), -1);
 	CHECK(relay_connection_get_by_sock((struct relay_connection_table *)f.c, 60) == NULL);
+	{
+		int n = 0;
+
+		CHECK_EQ_LONG(relay_connection_table_for_each((struct relay_connection_table *)f.vs,
+							      visit_connection, &n), -1);
+		CHECK_EQ_LONG(relay_viewer_session_for_each_session((struct relay_viewer_session *)f.table,
+								    visit_session, &n), -1);
+		CHECK_EQ_LONG(relay_viewer_session_close_one_session((struct relay_viewer_session *)f.s,
+								     f.s), -1);
+		CHECK_EQ_LONG(relay_viewer_session_close_one_session(f.vs,
+								     (struct relay_session *)f.st), -1);
+		CHECK_EQ_LONG(relay_session_for_each_ctf_trace((struct relay_session *)f.st,
+							       visit_trace, &n), -1);
+		CHECK_EQ_LONG(relay_session_for_each_viewer_stream((struct relay_session *)f.t,
+								   visit_viewer_stream, &n), -1);
+		CHECK_EQ_LONG(relay_ctf_trace_for_each_stream((struct ctf_trace *)f.s,
+							      visit_stream, &n), -1);
+		CHECK_EQ_LONG(n, 0);
+	}
 	CHECK_EQ_LONG(traceref_payload_set(f.vs, &pay, tally_destroy), -1);
 	CHECK_EQ_LONG(traceref_payload_set(f.table, &pay, tally_destroy), -1);
 	CHECK(traceref_payload_get(f.vs) == NULL);

@@ -1140,8 +1140,10 @@ static void viewer_attach(struct relay_viewer_session *vs, uint64_t id, const ch
 	TCHECK(strcmp(s->session_name, name) == 0);
 	UNLOCK(session, s);
 	TCHECK(!relay_viewer_session_is_attached(vs, s));
+	TCHECK(!relay_session_is_viewer_attached(s));
 	TCHECK(relay_viewer_session_attach(vs, s) == 0);
 	TCHECK(relay_viewer_session_is_attached(vs, s));
+	TCHECK(relay_session_is_viewer_attached(s));
 	LOCK(session, s);
 	s->viewer_attached = true;
 	seal(K_SESSION, s);

@@ -164,6 +164,12 @@ impl Connection {
         true
     }
 
+    /// Whether it was closed, by its owner or by its table's destruction
+    /// (it left its table then, if it was in one).
+    pub fn is_closed(&self) -> bool {
+        self.membership.is_closed()
+    }
+
     fn leave_table(&self) {
         self.membership.leave(|t| t.table.remove(self));
     }

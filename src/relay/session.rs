@@ -97,6 +97,11 @@ impl Session {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Whether a viewer session has this session attached.
+    pub fn is_viewer_attached(&self) -> bool {
+        self.viewer_attached.load(Ordering::Acquire)
+    }
+
     pub fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::SeqCst)
     }
@@ -143,4 +148,41 @@ impl Session {
     pub fn streams_snapshot(&self, func: &str) -> Vec<Ptr<Stream>> {
         super::snapshot(func, self.streams.lock().iter())
     }
+
+    /// The traces of this session now, without references: a walk gets each
+    /// one when its turn comes, with [`Session::get_trace_at`].
+    pub fn traces_now(&self) -> Vec<TraceAt> {
+        self.traces
+            .lock()
+            .iter()
+            .map(|(path, t)| TraceAt {
+                path: path.clone(),
+                trace: *t,
+                // SAFETY: read under the lock of the map; entries leave it
+                // under that lock before their trace is retired.
+                id: unsafe { t.get() }.id(),
+            })
+            .collect()
+    }
+
+    /// A new reference on the trace of `at`, if it is still this session's
+    /// trace at its path (the same trace: its id says so, whatever its
+    /// address) and its count is not zero.
+    pub fn get_trace_at(&self, func: &str, at: &TraceAt) -> Option<Ptr<CtfTrace>> {
+        let traces = self.traces.lock();
+        let t = traces.get(at.path.as_c_str()).filter(|t| **t == at.trace)?;
+        // SAFETY: the entry was read under the lock of the map, which the
+        // trace's release takes to remove it before the trace is retired.
+        let tr = unsafe { t.get() };
+        (tr.id() == at.id && object::get(func, tr)).then_some(*t)
+    }
+}
+
+/// Where a trace of a session was when a walk began: its path, its address
+/// and its id (ids are never reused: a new trace at the same address is not
+/// taken for it).
+pub struct TraceAt {
+    path: CString,
+    trace: Ptr<CtfTrace>,
+    id: u64,
 }

@@ -11,12 +11,30 @@ use crate::core::hash::FastMap;
 use crate::core::kind::Kind;
 use crate::core::reclaim;
 use crate::core::table::Keyed;
+use libc::c_void;
 use parking_lot::Mutex;
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering};
 
 /// `last_net_seq_num` and the received sequence number before any is known.
 pub(crate) const SEQ_UNSET: u64 = u64::MAX;
+
+/// C code's function called where a stream's close completes, with the
+/// stream (its `struct relay_stream`) as argument: see [`set_close_hook`].
+pub type CloseHook = unsafe extern "C" fn(stream: *mut c_void);
+
+/// The process-wide close hook: null, or a [`CloseHook`] stored as a
+/// pointer (an atomic pointer, so that it can be replaced while streams
+/// close; each close calls the one it reads).
+static CLOSE_HOOK: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Set the function that every stream's close calls where it completes
+/// ([`Stream::unlock`]), or remove it (`None`). Process-wide; a close that
+/// read the previous value may still call the previous hook.
+pub fn set_close_hook(hook: Option<CloseHook>) {
+    let p = hook.map_or(std::ptr::null_mut(), |f| f as *mut ());
+    CLOSE_HOOK.store(p, Ordering::Release);
+}
 
 #[repr(C)]
 pub struct Stream {
@@ -357,9 +375,11 @@ impl Stream {
     /// is where a close completes: an index borrowed under a stream's lock
     /// (`relay_index_get_by_id_or_create`) is valid while that lock is held,
     /// so no index of the stream loses its self reference to a close while a
-    /// thread holds the lock; a release of the lock does it, once per close.
-    /// False, releasing and finishing nothing, when this thread does not
-    /// hold the lock (reported).
+    /// thread holds the lock; a release of the lock does it, once per close:
+    /// every index's self reference, then the close hook (still under the
+    /// lock, on this thread), then, after the release, the owner's
+    /// reference. False, releasing and finishing nothing, when this thread
+    /// does not hold the lock (reported).
     pub fn unlock(&self, func: &str) -> bool {
         if !self.lock.held_by_me() {
             // Reported by the lock.
@@ -373,6 +393,9 @@ impl Stream {
             // Still under the lock: the thread that borrowed indexes under it
             // is the caller, releasing it now.
             Index::close_all(func, self);
+            // Once per close (as the put below), under the lock, with the
+            // owner's reference still held.
+            self.run_close_hook();
         }
         self.lock.unlock(func, Kind::RelayStream, self.handle);
         if finish {
@@ -389,6 +412,27 @@ impl Stream {
             }
         }
         true
+    }
+
+    /// Call the close hook, if one is set, on this stream: only from
+    /// [`unlock`](Self::unlock), where a close completes, this thread holding
+    /// the lock and the owner's reference not yet put.
+    fn run_close_hook(&self) {
+        let p = CLOSE_HOOK.load(Ordering::Acquire);
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: a non-null value was stored by `set_close_hook` from a
+        // `CloseHook`, a function pointer, which has the size and
+        // representation of a data pointer on every target this library
+        // builds for (transmute checks the size); turned back into the
+        // same function pointer type.
+        let hook = unsafe { std::mem::transmute::<*mut (), CloseHook>(p) };
+        // SAFETY: the hook was registered for streams and is called as its
+        // contract says: with the stream's address (its C struct's, the
+        // library's part first), valid since the owner's reference is still
+        // held, and its lock held by this thread.
+        unsafe { hook(self as *const Stream as *mut c_void) };
     }
 
     /// Leave the stream table, the trace's published list and the session's

@@ -113,6 +113,11 @@ impl CtfTrace {
         Ok(t)
     }
 
+    /// References on the live published streams of this trace.
+    pub fn streams_snapshot(&self, func: &str) -> Vec<Ptr<Stream>> {
+        super::snapshot(func, self.streams.lock().iter())
+    }
+
     /// A new reference on the metadata viewer stream, if there is one alive.
     pub fn viewer_metadata_stream(&self, func: &str) -> *mut ViewerStream {
         let slot = self.viewer_metadata.lock();

@@ -138,9 +138,34 @@ impl ViewerStream {
         true
     }
 
+    /// Whether it was closed (its ownership reference put): it left the
+    /// viewer stream table then.
+    pub fn is_closed(&self) -> bool {
+        !self.owned.load(Ordering::Acquire)
+    }
+
     pub fn session(&self) -> &Session {
         // SAFETY: viewer stream → stream → trace → session references held.
         unsafe { self.stream.get().session() }
+    }
+
+    /// References on the viewer streams of the viewer stream table whose
+    /// count is not zero and whose stream belongs to a session for which
+    /// `of` is true (closed streams included).
+    pub fn of_sessions(func: &str, of: impl Fn(&Session) -> bool) -> Vec<Ptr<ViewerStream>> {
+        let mut all = super::table_snapshot(func, &VIEWER_STREAMS);
+        all.retain(|v| {
+            // SAFETY: `table_snapshot` took a reference on each.
+            let vs = unsafe { v.get() };
+            let keep = of(vs.session());
+            if !keep {
+                // SAFETY: the reference taken by `table_snapshot`, dropped
+                // once (the entry leaves the list).
+                unsafe { object::put(func, vs) };
+            }
+            keep
+        });
+        all
     }
 }
 
@@ -228,20 +253,22 @@ impl ViewerSession {
     /// Detach `session`, putting the reference taken by `attach`. False when
     /// it was not attached here.
     pub fn detach(&self, func: &str, session: &Session) -> bool {
-        let found = {
-            let mut list = self.sessions.lock();
-            match list.iter().position(|p| *p == Ptr::of(session)) {
-                Some(i) => {
-                    list.swap_remove(i);
-                    true
-                }
-                None => false,
+        match self.take_session(session) {
+            Some(s) => {
+                // SAFETY: the list's reference, taken out by `take_session`.
+                Self::release_session(func, unsafe { s.get() });
+                true
             }
-        };
-        if found {
-            Self::release_session(func, session);
+            None => false,
         }
-        found
+    }
+
+    /// Take `session` out of the list, with the reference the list held on
+    /// it. None when it is not attached here.
+    fn take_session(&self, session: &Session) -> Option<Ptr<Session>> {
+        let mut list = self.sessions.lock();
+        let i = list.iter().position(|p| *p == Ptr::of(session))?;
+        Some(list.swap_remove(i))
     }
 
     fn release_session(func: &str, session: &Session) {
@@ -255,6 +282,11 @@ impl ViewerSession {
         self.sessions.lock().contains(&Ptr::of(session))
     }
 
+    /// References on the sessions attached now (each put by the caller).
+    pub fn sessions_snapshot(&self, func: &str) -> Vec<Ptr<Session>> {
+        super::snapshot(func, self.sessions.lock().iter())
+    }
+
     /// Close every viewer stream of the attached sessions (their ownership
     /// references) and detach every session. False when already closed.
     pub fn close(&self, func: &str) -> bool {
@@ -265,14 +297,36 @@ impl ViewerSession {
             }
             std::mem::take(&mut *list)
         };
+        Self::close_sessions(func, sessions);
+        true
+    }
+
+    /// Close the viewer streams of `session` (their ownership references),
+    /// then detach it. False, closing nothing, when it is not attached here.
+    pub fn close_one_session(&self, func: &str, session: &Session) -> bool {
+        match self.take_session(session) {
+            Some(s) => {
+                Self::close_sessions(func, vec![s]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The part of a close that concerns each session: `sessions`, already
+    /// taken out of the list (with the references it held), have their
+    /// viewer streams closed, whether their streams are closed or not, and
+    /// are then released (detached for good: `viewer_attached` cleared, the
+    /// attach reference put). Takes no relay lock (session, ctf-trace or
+    /// stream) and calls no code of the caller's.
+    fn close_sessions(func: &str, sessions: Vec<Ptr<Session>>) {
         if !sessions.is_empty() {
-            for v in super::table_snapshot(func, &VIEWER_STREAMS) {
-                // SAFETY: a reference was taken above.
+            let of = |s: &Session| sessions.iter().any(|p| std::ptr::eq(p.0, s));
+            for v in ViewerStream::of_sessions(func, of) {
+                // SAFETY: `of_sessions` took a reference on each.
                 let vs = unsafe { v.get() };
-                if sessions.iter().any(|s| std::ptr::eq(s.0, vs.session())) {
-                    vs.close(func);
-                }
-                // SAFETY: the reference taken above.
+                vs.close(func);
+                // SAFETY: the reference taken by `of_sessions`.
                 unsafe { object::put(func, vs) };
             }
         }
@@ -280,7 +334,6 @@ impl ViewerSession {
             // SAFETY: the list held a reference on each session.
             Self::release_session(func, unsafe { s.get() });
         }
-        true
     }
 
     /// Close (if needed) and free after a grace period.

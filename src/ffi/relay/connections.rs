@@ -352,3 +352,45 @@ pub extern "C" fn relay_connection_get_ref_count(conn: *mut relay_connection) ->
         count_of::<Connection>("relay_connection_get_ref_count", conn.cast())
     })
 }
+
+/// Call `visit` on every connection of `table` whose get succeeds and that
+/// is still in the table (not closed) when its turn comes, with a reference
+/// valid during the call (put by the library afterwards). The walk goes
+/// over the connections the table held when it started (one added meanwhile
+/// is not visited, nor one whose count was already 0) and checks each right
+/// before its visit: a connection closed before its turn, by an earlier
+/// visit, by another thread or by the table's destruction, is skipped (one
+/// closed during its own visit stays valid until the call returns). Stops
+/// when `visit` returns non-zero. Returns the number visited, or -1 when an
+/// argument is NULL. The walk reads `table` only when it starts, before the
+/// first visit: the caller must hold `table` (not destroyed) until then, and
+/// a walk that may overlap the table's destruction must be made inside a
+/// read-side section entered before the destruction began (see
+/// relay_connection_table_destroy()). No library lock is held during the
+/// calls, so `visit` may call any function of this library (on `table` too,
+/// even relay_connection_table_destroy() when the walk was made outside a
+/// read-side section). Needs no reference on a connection; any thread.
+#[no_mangle]
+pub extern "C" fn relay_connection_table_for_each(
+    table: *mut relay_connection_table,
+    visit: relay_connection_visit_func,
+    data: *mut c_void,
+) -> c_int {
+    ffi_guard!("relay_connection_table_for_each", -1, {
+        const F: &str = "relay_connection_table_for_each";
+        let t = table_arg!(F, table, -1);
+        let Some(visit) = visit else {
+            misuse!(F, "visit is NULL");
+            return -1;
+        };
+        visit_all(
+            F,
+            model::table_snapshot(F, &t.table),
+            Connection::is_closed,
+            |p| {
+                // SAFETY: the visitor is a C function given by the caller.
+                unsafe { visit(p.0 as *mut relay_connection, data) }
+            },
+        )
+    })
+}

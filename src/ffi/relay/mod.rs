@@ -162,6 +162,13 @@ pub type relay_viewer_session_free_func =
 /// Frees C code's `struct relay_connection`; as relay_session_free_func.
 pub type relay_connection_free_func = Option<unsafe extern "C" fn(conn: *mut relay_connection)>;
 
+/// The stream close hook (relay_stream_set_close_hook()): called once for
+/// each stream that closes, where its close completes, on the thread that
+/// completes it, with the stream's lock held by that thread and the owner's
+/// reference not yet put. It must not close, lock or unlock `stream`, nor
+/// close its session.
+pub type relay_stream_close_hook = Option<unsafe extern "C" fn(stream: *mut relay_stream)>;
+
 /// Where an init places its object: the caller's struct at `at`, given back
 /// through `free`. None (reported) for NULL or misaligned memory or a NULL
 /// free function.
@@ -226,21 +233,47 @@ const _: () = assert!(RELAY_VIEWER_NOTIFICATION == connection::TYPE_VIEWER_NOTIF
 pub const RELAY_SEQ_UNSET: u64 = 0xFFFF_FFFF_FFFF_FFFF;
 const _: () = assert!(RELAY_SEQ_UNSET == stream::SEQ_UNSET);
 
-/// Visitor of relay_sessions_for_each(): return 0 to go on, non-zero to stop.
-/// `session` carries a reference valid during the call only (take one of
-/// your own with relay_session_get() to keep it). Called on the thread that
-/// called relay_sessions_for_each(), with no library lock held: it may call
-/// any function of this library.
+/// Visitor of relay_sessions_for_each() and
+/// relay_viewer_session_for_each_session(): return 0 to go on, non-zero to
+/// stop. `session` carries a reference valid during the call only (take one
+/// of your own with relay_session_get() to keep it). Called on the thread
+/// that called the walk, with no library lock held: it may call any
+/// function of this library.
 pub type relay_session_visit_func =
     Option<unsafe extern "C" fn(session: *mut relay_session, data: *mut c_void) -> c_int>;
 
-/// Visitor of relay_session_for_each_stream(): return 0 to go on, non-zero
-/// to stop. `stream` carries a reference valid during the call only (take
-/// one of your own with relay_stream_get() to keep it). Called on the thread
-/// that called relay_session_for_each_stream(), with no library lock held:
-/// it may call any function of this library.
+/// Visitor of relay_session_for_each_ctf_trace(): return 0 to go on,
+/// non-zero to stop. `trace` carries a reference valid during the call only
+/// (take one of your own with relay_ctf_trace_get() to keep it). Called on
+/// the thread that called relay_session_for_each_ctf_trace(), with no
+/// library lock held: it may call any function of this library.
+pub type relay_ctf_trace_visit_func =
+    Option<unsafe extern "C" fn(trace: *mut ctf_trace, data: *mut c_void) -> c_int>;
+
+/// Visitor of relay_session_for_each_stream() and
+/// relay_ctf_trace_for_each_stream(): return 0 to go on, non-zero to stop.
+/// `stream` carries a reference valid during the call only (take one of
+/// your own with relay_stream_get() to keep it). Called on the thread that
+/// called the walk, with no library lock held: it may call any function of
+/// this library.
 pub type relay_stream_visit_func =
     Option<unsafe extern "C" fn(stream: *mut relay_stream, data: *mut c_void) -> c_int>;
+
+/// Visitor of relay_session_for_each_viewer_stream(): return 0 to go on,
+/// non-zero to stop. `vstream` carries a reference valid during the call
+/// only (take one of your own with relay_viewer_stream_get() to keep it).
+/// Called on the thread that called relay_session_for_each_viewer_stream(),
+/// with no library lock held: it may call any function of this library.
+pub type relay_viewer_stream_visit_func =
+    Option<unsafe extern "C" fn(vstream: *mut relay_viewer_stream, data: *mut c_void) -> c_int>;
+
+/// Visitor of relay_connection_table_for_each(): return 0 to go on,
+/// non-zero to stop. `conn` carries a reference valid during the call only
+/// (take one of your own with relay_connection_get() to keep it). Called on
+/// the thread that called relay_connection_table_for_each(), with no
+/// library lock held: it may call any function of this library.
+pub type relay_connection_visit_func =
+    Option<unsafe extern "C" fn(conn: *mut relay_connection, data: *mut c_void) -> c_int>;
 
 /// Destructor of a payload attached with traceref_payload_set(): called
 /// once, after the object's grace period, on the traceref-reclaim thread or
@@ -301,6 +334,54 @@ fn put_of<T: RelayObject>(func: &str, p: *mut c_void) {
 fn count_of<T: RelayObject>(func: &str, p: *const c_void) -> c_long {
     let o = arg!(func, p, T, -1);
     o.head().count() as c_long
+}
+
+/// Visit each referenced object, unless `skip` says otherwise right before
+/// its turn, putting every reference, and count visits.
+fn visit_all<T: RelayObject>(
+    func: &str,
+    all: Vec<Ptr<T>>,
+    skip: impl Fn(&T) -> bool,
+    mut visit: impl FnMut(Ptr<T>) -> c_int,
+) -> c_int {
+    let mut n = 0;
+    let mut stop = false;
+    for p in all {
+        // SAFETY: each entry carries a reference taken by the snapshot.
+        let o = unsafe { p.get() };
+        if !stop && !skip(o) {
+            n += 1;
+            stop = visit(p) != 0;
+        }
+        // SAFETY: the snapshot's reference on `o`, dropped once.
+        unsafe { object::put(func, o) };
+    }
+    n
+}
+
+/// Visit, in order, the object of each entry that `take` gives a reference
+/// on right before its turn (None: skipped), putting that reference after
+/// the visit, and count visits. Stops when `visit` returns non-zero.
+fn visit_taken<E, T: RelayObject>(
+    func: &str,
+    entries: Vec<E>,
+    take: impl Fn(&E) -> Option<Ptr<T>>,
+    mut visit: impl FnMut(Ptr<T>) -> c_int,
+) -> c_int {
+    let mut n = 0;
+    for e in &entries {
+        let Some(p) = take(e) else {
+            continue;
+        };
+        n += 1;
+        let stop = visit(p) != 0;
+        // SAFETY: the reference `take` gave, dropped once.
+        unsafe { object::put(func, p.get()) };
+        if stop {
+            break;
+        }
+    }
+    n
 }
 
 fn lock_result(r: Locked) -> c_int {

@@ -242,6 +242,18 @@ pub extern "C" fn relay_session_is_aborted(session: *mut relay_session) -> bool 
     })
 }
 
+/// Whether a viewer session has `session` attached (false for NULL): true
+/// from relay_viewer_session_attach() until the detach, or the close of
+/// that viewer session (by relay_viewer_session_close(), its destruction,
+/// or its connection's final put). The caller must hold a reference on
+/// `session`; any thread, holding any lock.
+#[no_mangle]
+pub extern "C" fn relay_session_is_viewer_attached(session: *mut relay_session) -> bool {
+    ffi_guard!("relay_session_is_viewer_attached", false, {
+        arg!("relay_session_is_viewer_attached", session, Session, false).is_viewer_attached()
+    })
+}
+
 /// The reference count of `session`, for tests and diagnostics; -1 for NULL.
 /// The caller must hold a reference on `session` (counted in the result), or
 /// be inside a read-side section in which it found it (it may read 0).
@@ -341,25 +353,77 @@ pub extern "C" fn relay_session_for_each_stream(
     })
 }
 
-/// Visit each referenced object, unless `skip` says otherwise right before
-/// its turn, putting every reference, and count visits.
-fn visit_all<T: RelayObject>(
-    func: &str,
-    all: Vec<Ptr<T>>,
-    skip: impl Fn(&T) -> bool,
-    mut visit: impl FnMut(Ptr<T>) -> c_int,
+/// Call `visit` on every ctf-trace of `session` (its traces by path) whose
+/// get succeeds when its turn comes, with a reference valid during the call
+/// (put by the library afterwards). The walk goes over the traces the
+/// session had when it started (one created meanwhile is not visited, nor
+/// one that replaced at its path a trace on its way out) and gets each
+/// right before its visit: a trace whose count reached 0 before its turn,
+/// its last reference put by an earlier visit or by another thread, is
+/// skipped. Stops when `visit` returns non-zero. Returns the number
+/// visited, or -1 when an argument is NULL. The caller must hold a
+/// reference on `session`; no library lock is held during the calls, so
+/// `visit` may call any function of this library. Any thread, holding any
+/// relay lock or none (the walk takes none).
+#[no_mangle]
+pub extern "C" fn relay_session_for_each_ctf_trace(
+    session: *mut relay_session,
+    visit: relay_ctf_trace_visit_func,
+    data: *mut c_void,
 ) -> c_int {
-    let mut n = 0;
-    let mut stop = false;
-    for p in all {
-        // SAFETY: each entry carries a reference taken by the snapshot.
-        let o = unsafe { p.get() };
-        if !stop && !skip(o) {
-            n += 1;
-            stop = visit(p) != 0;
-        }
-        // SAFETY: the snapshot's reference on `o`, dropped once.
-        unsafe { object::put(func, o) };
-    }
-    n
+    ffi_guard!("relay_session_for_each_ctf_trace", -1, {
+        const F: &str = "relay_session_for_each_ctf_trace";
+        let s = arg!(F, session, Session, -1);
+        let Some(visit) = visit else {
+            misuse!(F, "visit is NULL");
+            return -1;
+        };
+        visit_taken(
+            F,
+            s.traces_now(),
+            |at| s.get_trace_at(F, at),
+            |p| {
+                // SAFETY: the visitor is a C function given by the caller.
+                unsafe { visit(p.0 as *mut ctf_trace, data) }
+            },
+        )
+    })
+}
+
+/// Call `visit` on every viewer stream of `session` (one whose stream
+/// belongs to `session`, whether that stream is closed or not: a viewer may
+/// still be reading the tail of a closed stream) that is still in the
+/// viewer stream table, not closed, when its turn comes, with a reference
+/// valid during the call (put by the library afterwards). The walk goes
+/// over the viewer streams the table held when it started (one created
+/// meanwhile is not visited, nor one whose count was already 0) and checks
+/// each right before its visit: a viewer stream closed before its turn
+/// (relay_viewer_stream_close(), or relay_viewer_session_close() or
+/// relay_viewer_session_close_one_session() of a viewer session `session`
+/// is attached to), by an earlier visit or by another thread, is skipped
+/// (one closed during its own visit stays valid until the call returns).
+/// Stops when `visit` returns non-zero. Returns the number visited, or -1
+/// when an argument is NULL. The caller must hold a reference on
+/// `session`; no library lock is held during the calls, so `visit` may call
+/// any function of this library. Any thread, holding any relay lock or none
+/// (the walk takes none).
+#[no_mangle]
+pub extern "C" fn relay_session_for_each_viewer_stream(
+    session: *mut relay_session,
+    visit: relay_viewer_stream_visit_func,
+    data: *mut c_void,
+) -> c_int {
+    ffi_guard!("relay_session_for_each_viewer_stream", -1, {
+        const F: &str = "relay_session_for_each_viewer_stream";
+        let s = arg!(F, session, Session, -1);
+        let Some(visit) = visit else {
+            misuse!(F, "visit is NULL");
+            return -1;
+        };
+        let mine = ViewerStream::of_sessions(F, |of| std::ptr::eq(of, s));
+        visit_all(F, mine, ViewerStream::is_closed, |p| {
+            // SAFETY: the visitor is a C function given by the caller.
+            unsafe { visit(p.0 as *mut relay_viewer_stream, data) }
+        })
+    })
 }

@@ -91,6 +91,56 @@ pub extern "C" fn relay_stream_init(
     })
 }
 
+/// Set the process-wide stream close hook, or remove it with NULL. The
+/// library calls `hook(stream)` exactly once for each stream that closes,
+/// whichever call closes it: relay_stream_close(); relay_stream_try_close(),
+/// at once or when the close it left pending completes in
+/// relay_stream_set_received_seq_num(), relay_stream_set_last_net_seq_num()
+/// or relay_session_abort(); its session's relay_session_close() or
+/// relay_session_abort(); its control connection's final put. Streams of
+/// relay_stream_create() and of relay_stream_init() alike: C code embedding
+/// a `struct relay_stream_base` releases its own per-stream resources (files,
+/// trace chunks) there.
+///
+/// The hook runs where the close completes (see relay_stream_close()), after
+/// every index of the stream dropped its self reference, with the stream's
+/// lock held by the calling thread, before that lock is released and before
+/// the owner's reference is put: the stream is still fully valid. It runs on
+/// the thread that completes the close, inside its call: the thread calling
+/// the closing function, or, when another thread held the stream's lock
+/// meanwhile, that thread, in its relay_stream_unlock(); never on the
+/// library's reclaim thread. So it runs with whatever locks that thread
+/// holds, and inside a read-side section of the library's own.
+///
+/// Inside the hook, the caller may read the stream (relay_stream_get_handle()
+/// and the other getters, its own fields) and release its own resources. It
+/// must not close, lock or unlock that stream (relay_stream_lock() on it
+/// returns -1: this thread holds its lock already), nor close or abort its
+/// session, nor call traceref_reclaim_barrier() or
+/// relay_connection_table_destroy(), which would wait for the read-side
+/// section the hook runs in. A stream that never closes gets no call: one
+/// whose owner's reference is put without a close (relay_stream_put(),
+/// released at count 0), or one whose pending close never completes.
+///
+/// Process-wide, meant to be set once before streams are created. Setting it
+/// while streams close is allowed: each close calls the hook it reads, so a
+/// close completing meanwhile may still call the previous one. Needs nothing;
+/// any thread.
+#[no_mangle]
+pub extern "C" fn relay_stream_set_close_hook(hook: relay_stream_close_hook) {
+    ffi_guard!("relay_stream_set_close_hook", (), {
+        let hook = hook.map(|f| {
+            // SAFETY: a function taking one pointer argument is called the
+            // same way whatever the pointee type; the library calls it with
+            // the `struct relay_stream` it was given for.
+            unsafe {
+                std::mem::transmute::<unsafe extern "C" fn(*mut relay_stream), stream::CloseHook>(f)
+            }
+        });
+        stream::set_close_hook(hook);
+    })
+}
+
 /// Report why a stream was not created.
 fn stream_refused(func: &str, handle: u64, e: stream::CreateError) {
     if e == stream::CreateError::SessionClosed {
@@ -178,8 +228,9 @@ fn close_result(func: &str, s: &Stream, r: Close) -> c_int {
 }
 
 /// Close `stream` now: it leaves the stream table and its lists (it is
-/// closed from then on), every index drops its self reference, and the
-/// owner's reference is put. Those last two steps belong to a release of the
+/// closed from then on), every index drops its self reference, the close
+/// hook runs if one is set (relay_stream_set_close_hook()), and the owner's
+/// reference is put. Those last steps belong to a release of the
 /// stream's lock, so that an index borrowed under the lock stays valid for
 /// as long as the lock is held: when no thread holds it, the call takes and
 /// releases it, so the close completes before it returns; when this thread

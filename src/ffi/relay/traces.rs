@@ -185,3 +185,35 @@ pub extern "C" fn relay_ctf_trace_unlock(trace: *mut ctf_trace) -> c_int {
         }
     })
 }
+
+/// Call `visit` on every published stream of `trace` (its stream list: a
+/// stream joins it with relay_stream_publish()) that is not closed when its
+/// turn comes, with a reference valid during the call (put by the library
+/// afterwards). The walk goes over the published streams the trace had when
+/// it started (one published meanwhile is not visited) and checks each
+/// right before its visit: a stream closed by an earlier visit, or by
+/// another thread, before its turn is skipped (one closed during its own
+/// visit stays valid until the call returns). Stops when `visit` returns
+/// non-zero. Returns the number visited, or -1 when an argument is NULL.
+/// The caller must hold a reference on `trace`; no library lock is held
+/// during the calls, so `visit` may call any function of this library. Any
+/// thread, holding any relay lock or none (the walk takes none).
+#[no_mangle]
+pub extern "C" fn relay_ctf_trace_for_each_stream(
+    trace: *mut ctf_trace,
+    visit: relay_stream_visit_func,
+    data: *mut c_void,
+) -> c_int {
+    ffi_guard!("relay_ctf_trace_for_each_stream", -1, {
+        const F: &str = "relay_ctf_trace_for_each_stream";
+        let t = arg!(F, trace, CtfTrace, -1);
+        let Some(visit) = visit else {
+            misuse!(F, "visit is NULL");
+            return -1;
+        };
+        visit_all(F, t.streams_snapshot(F), Stream::is_closed, |p| {
+            // SAFETY: the visitor is a C function given by the caller.
+            unsafe { visit(p.0 as *mut relay_stream, data) }
+        })
+    })
+}

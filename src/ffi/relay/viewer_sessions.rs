@@ -142,15 +142,103 @@ pub extern "C" fn relay_viewer_session_close(vs: *mut relay_viewer_session) -> c
     })
 }
 
+/// Close the viewer streams of `session` and detach it from `vs`: what
+/// relay_viewer_session_close() does for each attached session, for this
+/// one only, by the same rule. Every viewer stream of `session` (one whose
+/// stream belongs to `session`, closed or not) still in the viewer stream
+/// table is closed as by relay_viewer_stream_close(): its ownership
+/// reference is put and a later relay_viewer_stream_close() of it returns
+/// -1. Then `session` is detached, the reference taken by the attach put:
+/// it may be attached again, to `vs` or another viewer session. The other
+/// sessions of `vs` and their viewer streams stay as they are, and `vs`
+/// stays open. A viewer stream created during the call may be left open.
+/// Returns 0, or -1 (one warning line; nothing closed, nothing detached)
+/// for NULL arguments or when `session` is not attached to `vs` (never
+/// attached, already detached, taken by another call of this function or by
+/// relay_viewer_session_close() of `vs`): of two calls for the same session,
+/// one acts and the other returns -1.
+///
+/// The caller must hold `vs` (see relay_viewer_session_create()) and a
+/// reference on `session` (or know it attached to `vs`, whose reference
+/// keeps it; that reference may then be its last, and `session` is
+/// released here). The call takes none of the relay locks (session,
+/// ctf-trace, stream) and waits for none: it may be called holding any of
+/// them, the lock of `session` included, and inside a read-side section.
+/// What it takes is the library's own: the list of `vs` and the viewer
+/// stream table; the puts it makes may release viewer streams, their
+/// streams and traces, and `session`, none of which takes a relay lock or
+/// calls the caller's code (payload destructors and free functions run
+/// after the grace period, on the traceref-reclaim thread or inside
+/// traceref_reclaim_barrier()). Any thread.
+#[no_mangle]
+pub extern "C" fn relay_viewer_session_close_one_session(
+    vs: *mut relay_viewer_session,
+    session: *mut relay_session,
+) -> c_int {
+    ffi_guard!("relay_viewer_session_close_one_session", -1, {
+        const F: &str = "relay_viewer_session_close_one_session";
+        let v = vs_arg!(F, vs, -1);
+        let s = arg!(F, session, Session, -1);
+        if v.close_one_session(F, s) {
+            0
+        } else {
+            misuse!(
+                F,
+                "session {} is not attached to this viewer session; nothing closed",
+                s.id()
+            );
+            -1
+        }
+    })
+}
+
+/// Call `visit` on every session attached to `vs` when the walk starts
+/// whose get succeeds (an attached session has a count above 0: `vs` holds
+/// a reference on it), with a reference valid during the call (put by the
+/// library afterwards). A session attached meanwhile is not visited; one
+/// detached meanwhile, by an earlier visit or another thread, still is (the
+/// walk took its reference when it started). Stops when `visit` returns
+/// non-zero. Returns the number visited, or -1 when an argument is NULL.
+/// The walk reads `vs` only when it starts, before the first visit. The
+/// caller must hold `vs` (see relay_viewer_session_create()); no library
+/// lock is held during the calls, so `visit` may call any function of this
+/// library (on `vs` too: detach, close_one_session, close). Any thread,
+/// holding any relay lock or none (the walk takes none).
+#[no_mangle]
+pub extern "C" fn relay_viewer_session_for_each_session(
+    vs: *mut relay_viewer_session,
+    visit: relay_session_visit_func,
+    data: *mut c_void,
+) -> c_int {
+    ffi_guard!("relay_viewer_session_for_each_session", -1, {
+        const F: &str = "relay_viewer_session_for_each_session";
+        let v = vs_arg!(F, vs, -1);
+        let Some(visit) = visit else {
+            misuse!(F, "visit is NULL");
+            return -1;
+        };
+        visit_all(
+            F,
+            v.sessions_snapshot(F),
+            |_| false,
+            |p| {
+                // SAFETY: the visitor is a C function given by the caller.
+                unsafe { visit(p.0 as *mut relay_session, data) }
+            },
+        )
+    })
+}
+
 /// Close `vs` if needed (see relay_viewer_session_close()) and free it after
 /// a grace period. NULL does nothing. Refused, with a warning, for a viewer
 /// session owned by a connection (given to one with
 /// relay_connection_set_viewer_session()): that connection's final put
 /// destroys it. The caller gives up `vs`: no call on it may start after this
 /// one. A call on `vs` made by another thread at the same time (attach,
-/// detach, is_attached or close, which then act before the close or find
-/// `vs` closed) must be made inside a read-side section entered before this
-/// call began: that keeps its memory valid until the section ends.
+/// detach, is_attached, close, close_one_session or for_each_session, which
+/// then act before the close or find `vs` closed) must be made inside a
+/// read-side section entered before this call began: that keeps its memory
+/// valid until the section ends.
 /// relay_connection_set_viewer_session() and another
 /// relay_viewer_session_destroy() of `vs` must not overlap this call at all.
 /// Any thread; may be called inside a read-side section.
