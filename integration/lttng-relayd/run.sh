@@ -476,6 +476,12 @@ stop_sessiond() {
     for c in $(pgrep -x lttng-consumerd); do wait_gone "$c" 10; done
 }
 
+# Whether the relayd at $1 is linked with libtraceref (the patched one).
+links_traceref() {
+    command -v readelf >/dev/null 2>&1 &&
+        readelf -d "$1" 2>/dev/null | grep -q 'NEEDED.*libtraceref'
+}
+
 RELAYD_PID=
 start_relayd() { # relayd dir valgrind(0|1)
     local relayd=$1 dir=$2 vg=$3 p deadline
@@ -491,6 +497,11 @@ start_relayd() { # relayd dir valgrind(0|1)
         cmd=(valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
             --errors-for-leak-kinds=definite --num-callers=30 --log-file="$dir/valgrind.log"
             "${cmd[@]}")
+    fi
+    # The patched relayd: the library lists any object still alive at exit
+    # and then exits with status 1.
+    if links_traceref "$relayd"; then
+        cmd=(env TRACEREF_LEAK_CHECK=1 "${cmd[@]}")
     fi
     echo "${cmd[*]}" >"$dir/relayd.cmd"
     "${cmd[@]}" >"$dir/relayd.log" 2>&1 &
@@ -830,6 +841,14 @@ run_scenario() { # label relayd scenario valgrind
                 99) fail "relayd: valgrind reported errors (exit status 99): $(grep -E 'ERROR SUMMARY|definitely lost' "$dir/valgrind.log" | sed 's/^==[0-9]*== //' | tr '\n' ' ')" ;;
                 *) fail "relayd: exit status $RELAYD_STATUS after SIGTERM (expected 0)" ;;
             esac
+            if links_traceref "$relayd"; then
+                # Leak reports, misuse and lock-order warnings of the library.
+                if grep -q '^traceref:' "$dir/relayd.log"; then
+                    fail "libtraceref reported ($(grep -c '^traceref:' "$dir/relayd.log") lines): $(grep -m 3 '^traceref:' "$dir/relayd.log" | tr '\n' ' ')"
+                else
+                    SUMMARY_EXTRA="$SUMMARY_EXTRA; TRACEREF_LEAK_CHECK=1: nothing reported"
+                fi
+            fi
         else
             fail "$REASON"
         fi
