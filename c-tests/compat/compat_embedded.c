@@ -225,6 +225,28 @@ static struct relay_connection *connection_create(int sock, enum connection_type
 	return conn;
 }
 
+/*
+ * As the daemon names a connection's type (relay_thread_close_connection()):
+ * a switch over the enum with no default, which -Wswitch checks against the
+ * enum's values.
+ */
+static const char *connection_type_str(enum connection_type type)
+{
+	switch (type) {
+	case RELAY_CONNECTION_UNKNOWN:
+		return "Unknown";
+	case RELAY_DATA:
+		return "Data";
+	case RELAY_CONTROL:
+		return "Control";
+	case RELAY_VIEWER_COMMAND:
+		return "Viewer Command";
+	case RELAY_VIEWER_NOTIFICATION:
+		return "Viewer Notification";
+	}
+	return "?";
+}
+
 /* The data side: a packet of `len` bytes with sequence number `seq`. */
 static void recv_data(uint64_t handle, uint64_t seq, uint64_t len)
 {
@@ -260,6 +282,7 @@ int main(void)
 	CHECK_EQ_LONG(connection_ht_add(relay_connections_ht, control), 0);
 	found = connection_get_by_sock(relay_connections_ht, 5);
 	CHECK(found == control && found->type == RELAY_CONTROL && found->sock == 5);
+	CHECK(strcmp(connection_type_str(found->type), "Control") == 0);
 	found->version_check_done = true;
 	found->major = 2;
 	found->minor = 11;

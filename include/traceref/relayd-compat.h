@@ -11,8 +11,9 @@
  * struct relay_viewer_stream, struct relay_viewer_session,
  * struct relay_connection), and so are the relay_index_* functions and the
  * connection types RELAY_DATA, RELAY_CONTROL, RELAY_VIEWER_COMMAND and
- * RELAY_VIEWER_NOTIFICATION (macros with the originals' values; this header
- * adds an `enum connection_type` for declarations that name it).
+ * RELAY_VIEWER_NOTIFICATION (the enumerators of the originals' `enum
+ * connection_type`, which this header declares in place of traceref.h's
+ * macros of the same names and values).
  *
  * KEEPING THE DAEMON'S OWN STRUCTS: define TRACEREF_RELAYD_EMBEDDED before
  * including this header. The daemon's headers then declare its structs as
@@ -226,12 +227,21 @@
  * once installed. */
 #include "../traceref.h"
 
-/* The originals' connection type; its values are RELAY_CONNECTION_UNKNOWN,
- * RELAY_DATA, RELAY_CONTROL, RELAY_VIEWER_COMMAND and
- * RELAY_VIEWER_NOTIFICATION, macros of traceref.h. */
+/* The originals' connection type, with their enumerators: traceref.h's
+ * macros of the same names and values give way to them, so that a switch
+ * over an enum connection_type names its own values (-Wswitch). They are
+ * int constants as the macros were, except in #if expressions. */
+#undef RELAY_CONNECTION_UNKNOWN
+#undef RELAY_DATA
+#undef RELAY_CONTROL
+#undef RELAY_VIEWER_COMMAND
+#undef RELAY_VIEWER_NOTIFICATION
 enum connection_type {
-	TRACEREF_COMPAT_CONNECTION_TYPE_FIRST_ = RELAY_CONNECTION_UNKNOWN,
-	TRACEREF_COMPAT_CONNECTION_TYPE_LAST_ = RELAY_VIEWER_NOTIFICATION
+	RELAY_CONNECTION_UNKNOWN = 0,
+	RELAY_DATA = 1,
+	RELAY_CONTROL = 2,
+	RELAY_VIEWER_COMMAND = 3,
+	RELAY_VIEWER_NOTIFICATION = 4
 };
 
 /* Sessions (session.h). */
