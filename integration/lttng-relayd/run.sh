@@ -13,7 +13,7 @@
 #   --valgrind        also run scenario a with the relayd under test under
 #                     valgrind --error-exitcode=99 (memory errors and definite
 #                     leaks fail it)
-#   --scenarios LIST  comma-separated subset of a,b,c,d (default: all)
+#   --scenarios LIST  comma-separated subset of a,b,c,d,e (default: all)
 #   --with-traceref   install libtraceref (scripts/install.sh) under
 #                     build/traceref and link the built relayd with it through
 #                     pkg-config (automatic when a *.patch file exists)
@@ -50,6 +50,11 @@
 #      traced before, in order, no gap)
 #   d  the relayd gets SIGTERM while a session and its viewer are live: it
 #      must exit with status 0, the viewer must end, and it had every event
+#   e  the session daemon and its consumer daemons are killed (SIGKILL) while
+#      the application traces: the relayd's control and data connections go
+#      without any close command, so it closes the session's streams on its
+#      own; the viewer must end, with the events that reached the relayd, in
+#      order, no gap; then the relayd must stop at SIGTERM with status 0
 # Sessions are destroyed newest first (2.13.9's session daemon hangs
 # destroying the older of two streaming sessions: NOTES.md), and every lttng
 # command, viewer and daemon stop has a timeout that fails the scenario.
@@ -76,7 +81,7 @@ only_relayd=
 skip_build=0
 use_valgrind=0
 with_traceref=0
-scenarios=a,b,c,d
+scenarios=a,b,c,d,e
 port_base=5342
 
 while (($#)); do
@@ -105,7 +110,7 @@ if ! [[ $port_base =~ ^[0-9]+$ ]] || ((port_base < 1024 || port_base > 65530)); 
     exit 2
 fi
 for s in ${scenarios//,/ }; do
-    case $s in a | b | c | d) ;; *) echo "run.sh: unknown scenario '$s' (a, b, c, d)" >&2; exit 2 ;; esac
+    case $s in a | b | c | d | e) ;; *) echo "run.sh: unknown scenario '$s' (a, b, c, d, e)" >&2; exit 2 ;; esac
 done
 if [ -n "$only_relayd" ]; then
     case $only_relayd in /*) ;; *) only_relayd=$PWD/$only_relayd ;; esac
@@ -808,6 +813,34 @@ scenario_d() { # SIGTERM to the relayd while a session and its viewer are live
         fail "session D still listed after lttng destroy D"
     fi
     SUMMARY_EXTRA="viewer v: $(count_tag "$dir/viewer-v.out" d)/$n events, then exit status $st when the relayd ended${SUMMARY_NOTE:-}"
+}
+
+scenario_e() { # the session daemon and its consumers killed while tracing
+    local n=30000 st r c pid
+    r=$(create_session "$dir" E) || { fail "$r"; return; }
+    start_viewer "$dir" v E
+    r=$(sync_viewers "$dir" 30 v) || { fail "$r"; return; }
+    # The slow producer of scenario c, still tracing when the daemons die.
+    "$APP" e 0 "$n" 10 1000 >>"$dir/app.log" 2>>"$dir/app.err" &
+    pid=$!
+    STARTED[$pid]=tracef-app
+    wait_count "$dir/viewer-v.out" e 1000 30 || fail "viewer v: $(count_tag "$dir/viewer-v.out" e) events after 30 s"
+    alive "$pid" || fail "the application had finished before the daemons were killed"
+    c=$(count_tag "$dir/viewer-v.out" e)
+    kill -KILL "$SESSIOND_PID" $(pgrep -x lttng-consumerd) 2>/dev/null
+    wait_gone "$SESSIOND_PID" 10
+    for r in $(pgrep -x lttng-consumerd); do wait_gone "$r" 10; done
+    unset "STARTED[$SESSIOND_PID]"
+    SESSIOND_PID=
+    # The application carries on without a session daemon (its events go
+    # nowhere); it is not waited for.
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "STARTED[$pid]"
+    wait_viewer v "$VWAIT"; st=$STATUS
+    [ "$st" = timeout ] && fail "viewer v still running $VWAIT s after the session daemon and its consumers were killed"
+    r=$(check_seq "$dir/viewer-v.out" e 0 "$n" prefix) || fail "viewer v: $r"
+    SUMMARY_EXTRA="viewer v had $c/$n events when the session daemon and its consumers were killed, got $(count_tag "$dir/viewer-v.out" e), in order, no gap, then exit status $st"
 }
 
 RESULTS=()
