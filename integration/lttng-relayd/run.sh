@@ -55,6 +55,10 @@
 #      without any close command, so it closes the session's streams on its
 #      own; the viewer must end, with the events that reached the relayd, in
 #      order, no gap; then the relayd must stop at SIGTERM with status 0
+# A relayd linked with libtraceref (the patched one) runs with
+# TRACEREF_LEAK_CHECK=1: an object still alive at exit makes its exit status
+# 1, and any line of the library on its stderr (leak report, lock order
+# violation, misuse) fails the scenario.
 # Sessions are destroyed newest first (2.13.9's session daemon hangs
 # destroying the older of two streaming sessions: NOTES.md), and every lttng
 # command, viewer and daemon stop has a timeout that fails the scenario.
