@@ -18,6 +18,10 @@
  * calling that close. Locks are taken and released within one call of the
  * program, so no close ever waits on a lock the harness holds.
  *
+ * Each program sets the stream close hook when it starts (a program may
+ * remove it and set it again), counts its calls on the streams it tracks,
+ * and removes it when it ends, so that programs are independent.
+ *
  * At the end of each program it unwinds its read-side sections, aborts every
  * session (pending stream closes complete), closes whatever it created,
  * destroys its tables and viewer sessions, puts every reference it holds,
@@ -92,6 +96,10 @@ struct rec {
 	void *parent; /* Babeltrace: the parent, NULL for a root */
 	int name;     /* Babeltrace classes: index in names[] */
 	void *conn;   /* viewer sessions: the owning connection, or NULL */
+	bool vclosed; /* viewer sessions: closed by relay_viewer_session_close() */
+	int hooks;    /* streams: close hook calls for it since it was tracked */
+	bool watch;   /* streams: seen open with the hook set, which has stayed
+		       * set since: its close calls the hook once */
 };
 
 static const char *const names[] = { "a", "b", "c", "metadata" };
@@ -165,6 +173,8 @@ struct fz {
 	long payloads_set;
 	long emb_made;
 	int devnull;
+	bool hook_on;     /* the stream close hook is set */
+	pthread_t thread; /* the thread running the program */
 };
 
 #ifndef TRACEREF_LIBFUZZER
@@ -417,6 +427,8 @@ static int adopt(struct fz *f, int kind, void *p)
 		return -1;
 	}
 	f->recs[slot].refs = 1;
+	if (kind == K_STREAM)
+		f->recs[slot].watch = f->hook_on && !relay_stream_is_closed(p);
 	return slot;
 }
 
@@ -518,6 +530,607 @@ static void check_count(struct fz *f, struct arg a, long count)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The stream close hook.                                                   */
+
+/* Called where a close completes, on the program's thread, with the stream's
+ * lock held by it (a relay_stream_lock() of it is refused) and the stream
+ * closed. Each call is counted on the stream's record: one at most. */
+static void close_hook(struct relay_stream *st)
+{
+	struct fz *f = cur;
+	int slot;
+
+	if (!f)
+		fail("close hook called for %p outside a program", (void *)st);
+	EXPECT(f->hook_on);
+	EXPECT(pthread_equal(pthread_self(), f->thread));
+	EXPECT(relay_stream_get_ref_count(st) >= 1);
+	EXPECT(relay_stream_is_closed(st));
+	EXPECT(relay_stream_get_trace(st) != NULL);
+	EXPECT(relay_stream_lock(st) == -1);
+	slot = rec_find(f, st);
+	if (slot >= 0) {
+		EXPECT(f->recs[slot].kind == K_STREAM);
+		f->recs[slot].hooks++;
+		if (f->recs[slot].hooks > 1)
+			fail("close hook called %d times for stream %p", f->recs[slot].hooks,
+			     (void *)st);
+	}
+}
+
+/* Set the hook, or remove it: a stream open now is watched from now on. */
+static void set_hook(struct fz *f, bool on)
+{
+	int i;
+
+	relay_stream_set_close_hook(on ? close_hook : NULL);
+	f->hook_on = on;
+	for (i = 0; i < MAX_RECS; i++)
+		if (f->recs[i].kind == K_STREAM)
+			f->recs[i].watch = on && !relay_stream_is_closed(f->recs[i].ptr);
+}
+
+/* A tracked stream: no hook call while open; one if it closed while watched. */
+static void check_stream_hook(struct fz *f, int slot)
+{
+	struct rec *r = &f->recs[slot];
+	bool closed;
+
+	if (r->kind != K_STREAM)
+		return;
+	closed = relay_stream_is_closed(r->ptr);
+	if (r->hooks > 0 && !closed)
+		fail("close hook called for stream %p, which is open", r->ptr);
+	if (r->watch && closed && r->hooks != 1)
+		fail("stream %p closed with the hook set: %d hook calls", r->ptr, r->hooks);
+}
+
+static void check_stream_hooks(struct fz *f)
+{
+	int i;
+
+	for (i = 0; i < MAX_RECS; i++)
+		check_stream_hook(f, i);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Viewer streams and the sessions of viewer sessions.                      */
+
+/* The session of a viewer stream the harness holds (through its stream and
+ * trace, which the viewer stream holds). */
+static struct relay_session *vstream_session(struct relay_viewer_stream *v)
+{
+	struct relay_stream *st = relay_viewer_stream_get_stream(v);
+	struct ctf_trace *t;
+
+	EXPECT(st != NULL);
+	t = relay_stream_get_trace(st);
+	EXPECT(t != NULL);
+	return relay_ctf_trace_get_session(t);
+}
+
+/* Whether a viewer stream the harness holds is in the viewer stream table
+ * (not closed). */
+static bool vstream_in_table(struct relay_viewer_stream *v)
+{
+	struct relay_stream *st = relay_viewer_stream_get_stream(v);
+	struct relay_viewer_stream *found;
+
+	EXPECT(st != NULL);
+	found = relay_viewer_stream_get_by_id(relay_stream_get_handle(st));
+	if (found)
+		relay_viewer_stream_put(found);
+	return found == v;
+}
+
+/* A close of viewer streams by a viewer session: of its session `only`, or
+ * of every session attached to it when `only` is NULL. Before the call, the
+ * tracked viewer streams it is to close and those in the table. */
+struct vs_close {
+	bool closing[MAX_RECS];
+	bool in_table[MAX_RECS];
+};
+
+static void vs_close_before(struct fz *f, struct relay_viewer_session *vs,
+			    struct relay_session *only, struct vs_close *c)
+{
+	int i;
+
+	for (i = 0; i < MAX_RECS; i++) {
+		struct relay_session *s;
+
+		c->closing[i] = c->in_table[i] = false;
+		if (f->recs[i].kind != K_VSTREAM)
+			continue;
+		c->in_table[i] = vstream_in_table(f->recs[i].ptr);
+		if (!c->in_table[i])
+			continue;
+		s = vstream_session(f->recs[i].ptr);
+		if (only) {
+			c->closing[i] = s == only;
+			continue;
+		}
+		EXPECT(relay_session_get(s));
+		c->closing[i] = relay_viewer_session_is_attached(vs, s);
+		relay_session_put(s);
+	}
+}
+
+/* After it: the ones it closed left the table, their owner's reference put
+ * by the library (the harness's close of them would be refused); the
+ * others are as they were. */
+static void vs_close_after(struct fz *f, bool closed, const struct vs_close *c)
+{
+	int i;
+
+	for (i = 0; i < MAX_RECS; i++) {
+		bool in;
+
+		if (f->recs[i].kind != K_VSTREAM)
+			continue;
+		in = vstream_in_table(f->recs[i].ptr);
+		if (closed && c->closing[i]) {
+			if (in)
+				fail("viewer stream %p still open after its viewer session's close",
+				     f->recs[i].ptr);
+			f->recs[i].owner = false;
+		} else if (in != c->in_table[i]) {
+			fail("viewer stream %p %s by a close of another session", f->recs[i].ptr,
+			     in ? "reopened" : "closed");
+		}
+	}
+}
+
+/* A tracked session is attached to one tracked viewer session at most (every
+ * viewer session is tracked), and relay_session_is_viewer_attached() says
+ * whether it is. */
+static void check_viewer_attached(struct fz *f, struct arg s)
+{
+	int i, n = 0;
+
+	if (s.slot < 0) {
+		EXPECT(!relay_session_is_viewer_attached(s.p));
+		return;
+	}
+	for (i = 0; i < MAX_RECS; i++)
+		if (f->recs[i].kind == K_VSESSION &&
+		    relay_viewer_session_is_attached(f->recs[i].ptr, s.p))
+			n++;
+	EXPECT(n <= 1);
+	EXPECT(relay_session_is_viewer_attached(s.p) == (n == 1));
+}
+
+/* relay_viewer_session_close_one_session(): 0 exactly when `s` was attached
+ * to `vs`, closing the viewer streams of `s` only. */
+static void close_one_session(struct fz *f, struct arg vs, struct arg s)
+{
+	struct vs_close c;
+	bool attached = false;
+	int r;
+
+	if (vs.slot >= 0 && s.slot >= 0) {
+		attached = relay_viewer_session_is_attached(vs.p, s.p);
+		vs_close_before(f, vs.p, s.p, &c);
+	}
+	r = relay_viewer_session_close_one_session(vs.p, s.p);
+	EXPECT(r == (attached ? 0 : -1));
+	if (vs.slot < 0 || s.slot < 0)
+		return;
+	vs_close_after(f, r == 0, &c);
+	EXPECT(!relay_viewer_session_is_attached(vs.p, s.p));
+	if (r == 0)
+		EXPECT(!relay_session_is_viewer_attached(s.p));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Walks over one container.                                                */
+
+#define MAX_SEEN 256
+
+/* One walk: what it walks, when its visitor stops it, what the visitor does
+ * besides its checks. A walk whose order is not the program's (the library
+ * orders those containers by address, or in a table shared with earlier
+ * programs) either stops or changes something, never both, and what it
+ * changes is chosen by the object, not by its turn: the program stays the
+ * same for the same input. */
+struct cwalk {
+	struct fz *f;
+	void *of;       /* the session, trace, viewer session or table walked */
+	int visited;
+	int stop_at;    /* non-zero at this visit; 0: never */
+	uint8_t act;    /* what the visits do */
+	bool quiet;     /* checks, and references taken and put, only */
+	bool stopped;
+	bool gone;      /* the table walked was destroyed by a visit */
+	bool vs_closed; /* the viewer session walked was closed by a visit */
+	int nseen;
+	void *seen[MAX_SEEN];
+};
+
+static void cwalk_init(struct cwalk *w, struct fz *f, void *of)
+{
+	memset(w, 0, sizeof *w);
+	w->f = f;
+	w->of = of;
+	w->stop_at = u8(f) % 4;
+	w->act = u8(f);
+}
+
+/* What this visit does, in a walk whose order is the program's. */
+static int cwalk_turn(const struct cwalk *w, int n)
+{
+	return (w->act + 3 * w->visited) % n;
+}
+
+static void cwalk_seen(struct cwalk *w, void *p)
+{
+	int i;
+
+	for (i = 0; i < w->nseen && i < MAX_SEEN; i++)
+		if (w->seen[i] == p)
+			fail("%p visited twice by one walk over %p", p, w->of);
+	if (w->nseen < MAX_SEEN)
+		w->seen[w->nseen] = p;
+	w->nseen++;
+}
+
+/* The visit's return value: non-zero at the visit where the walk stops. */
+static int cwalk_next(struct cwalk *w)
+{
+	w->visited++;
+	w->stopped = w->stop_at > 0 && w->visited == w->stop_at;
+	return w->stopped;
+}
+
+/* After the walk: -1 and no visit for a NULL or wrong argument; else the
+ * number of visits made, and, unless it stopped, a visit of each object of
+ * `expect` (found in the container before the walk). */
+static void cwalk_done(struct cwalk *w, bool valid, int n, void *const *expect, int nexpect)
+{
+	int i, j;
+
+	if (!valid) {
+		EXPECT(n == -1);
+		EXPECT(w->visited == 0);
+		return;
+	}
+	if (n != w->visited)
+		fail("walk over %p returned %d after %d visits", w->of, n, w->visited);
+	if (w->stop_at > 0)
+		EXPECT(n <= w->stop_at);
+	if (w->stopped || w->nseen > MAX_SEEN)
+		return;
+	for (i = 0; i < nexpect; i++) {
+		for (j = 0; j < w->nseen && w->seen[j] != expect[i]; j++)
+			;
+		if (j == w->nseen)
+			fail("walk over %p: %p not visited", w->of, expect[i]);
+	}
+}
+
+/* A stream of a trace's published streams. */
+static int visit_trace_stream(struct relay_stream *st, void *data)
+{
+	struct cwalk *w = data;
+	struct fz *f = w->f;
+	int slot = rec_find(f, st);
+
+	EXPECT(relay_stream_get_ref_count(st) >= 1);
+	EXPECT(relay_stream_get_trace(st) == w->of);
+	EXPECT(!relay_stream_is_closed(st));
+	EXPECT(relay_stream_is_published(st));
+	cwalk_seen(w, st);
+	if (slot >= 0) {
+		EXPECT(f->recs[slot].kind == K_STREAM);
+		check_stream_hook(f, slot);
+	}
+	if (w->act & 1) {
+		EXPECT(relay_stream_get(st));
+		relay_stream_put(st);
+	}
+	/* The owner closes it, during its own visit: still valid until it
+	 * returns. */
+	if (!w->quiet && slot >= 0 && f->recs[slot].owner &&
+	    relay_stream_get_handle(st) % 4 == (uint64_t)(w->act >> 1) % 4) {
+		EXPECT(relay_stream_close(st) == 0);
+		f->recs[slot].owner = false;
+		EXPECT(relay_stream_is_closed(st));
+		EXPECT(f->recs[slot].hooks == (f->hook_on ? 1 : 0));
+		EXPECT(relay_stream_get_ref_count(st) >= 1);
+	}
+	return cwalk_next(w);
+}
+
+static void walk_trace_streams(struct fz *f, struct arg a, bool quiet)
+{
+	void *expect[MAX_RECS] = { NULL };
+	int nexpect = 0, i, n;
+	struct cwalk w;
+	relay_stream_visit_func visit = u8(f) % 8 ? visit_trace_stream : NULL;
+
+	cwalk_init(&w, f, a.p);
+	w.quiet = quiet || w.stop_at > 0;
+	for (i = 0; a.slot >= 0 && i < MAX_RECS; i++) {
+		void *st = f->recs[i].ptr;
+
+		if (f->recs[i].kind == K_STREAM && relay_stream_get_trace(st) == a.p &&
+		    relay_stream_is_published(st) && !relay_stream_is_closed(st))
+			expect[nexpect++] = st;
+	}
+	n = relay_ctf_trace_for_each_stream(a.p, visit, &w);
+	cwalk_done(&w, a.slot >= 0 && visit, n, expect, nexpect);
+}
+
+/* A ctf-trace of a session. */
+static int visit_session_trace(struct ctf_trace *t, void *data)
+{
+	struct cwalk *w = data;
+	struct fz *f = w->f;
+	int slot;
+
+	EXPECT(relay_ctf_trace_get_ref_count(t) >= 1);
+	EXPECT(relay_ctf_trace_get_session(t) == w->of);
+	EXPECT(relay_ctf_trace_get_path(t) != NULL);
+	cwalk_seen(w, t);
+	switch (w->quiet ? cwalk_turn(w, 2) * 4 + 1 : cwalk_turn(w, 6)) {
+	case 1: /* a reference taken and put */
+		EXPECT(relay_ctf_trace_get(t));
+		relay_ctf_trace_put(t);
+		break;
+	case 2: /* a reference kept */
+		EXPECT(relay_ctf_trace_get(t));
+		adopt(f, K_TRACE, t);
+		break;
+	case 3: /* a reference of the harness's put: the walk's keeps it */
+		slot = rec_find(f, t);
+		if (slot >= 0) {
+			EXPECT(f->recs[slot].kind == K_TRACE);
+			drop_ref(f, slot);
+		}
+		EXPECT(relay_ctf_trace_get_ref_count(t) >= 1);
+		break;
+	case 5: { /* its streams, inside the visit */
+		struct arg at = { t, 0 };
+
+		walk_trace_streams(f, at, true);
+		break;
+	}
+	default:
+		break;
+	}
+	return cwalk_next(w);
+}
+
+static void walk_session_traces(struct fz *f, struct arg a, bool quiet)
+{
+	void *expect[MAX_RECS] = { NULL };
+	int nexpect = 0, i, n;
+	struct cwalk w;
+	relay_ctf_trace_visit_func visit = u8(f) % 8 ? visit_session_trace : NULL;
+
+	cwalk_init(&w, f, a.p);
+	w.quiet = quiet;
+	for (i = 0; a.slot >= 0 && i < MAX_RECS; i++)
+		if (f->recs[i].kind == K_TRACE &&
+		    relay_ctf_trace_get_session(f->recs[i].ptr) == a.p)
+			expect[nexpect++] = f->recs[i].ptr;
+	n = relay_session_for_each_ctf_trace(a.p, visit, &w);
+	cwalk_done(&w, a.slot >= 0 && visit, n, expect, nexpect);
+}
+
+/* A viewer stream of a session. */
+static int visit_session_vstream(struct relay_viewer_stream *v, void *data)
+{
+	struct cwalk *w = data;
+	struct fz *f = w->f;
+	int slot = rec_find(f, v);
+
+	EXPECT(relay_viewer_stream_get_ref_count(v) >= 1);
+	EXPECT(vstream_session(v) == w->of);
+	EXPECT(vstream_in_table(v));
+	cwalk_seen(w, v);
+	if (slot >= 0)
+		EXPECT(f->recs[slot].kind == K_VSTREAM);
+	if (w->act & 1) {
+		EXPECT(relay_viewer_stream_get(v));
+		relay_viewer_stream_put(v);
+	}
+	/* The owner closes it, during its own visit. */
+	if (!w->quiet && slot >= 0 && f->recs[slot].owner &&
+	    relay_stream_get_handle(relay_viewer_stream_get_stream(v)) % 4 ==
+		    (uint64_t)(w->act >> 1) % 4) {
+		EXPECT(relay_viewer_stream_close(v) == 0);
+		f->recs[slot].owner = false;
+		EXPECT(!vstream_in_table(v));
+		EXPECT(relay_viewer_stream_get_ref_count(v) >= 1);
+	}
+	return cwalk_next(w);
+}
+
+static void walk_session_vstreams(struct fz *f, struct arg a, bool quiet)
+{
+	void *expect[MAX_RECS] = { NULL };
+	int nexpect = 0, i, n;
+	struct cwalk w;
+	relay_viewer_stream_visit_func visit = u8(f) % 8 ? visit_session_vstream : NULL;
+
+	cwalk_init(&w, f, a.p);
+	w.quiet = quiet || w.stop_at > 0;
+	for (i = 0; a.slot >= 0 && i < MAX_RECS; i++)
+		if (f->recs[i].kind == K_VSTREAM && vstream_session(f->recs[i].ptr) == a.p &&
+		    vstream_in_table(f->recs[i].ptr))
+			expect[nexpect++] = f->recs[i].ptr;
+	n = relay_session_for_each_viewer_stream(a.p, visit, &w);
+	cwalk_done(&w, a.slot >= 0 && visit, n, expect, nexpect);
+}
+
+/* A session of a viewer session. */
+static int visit_vs_session(struct relay_session *s, void *data)
+{
+	struct cwalk *w = data;
+	struct fz *f = w->f;
+	struct vs_close c;
+	int slot, r;
+
+	EXPECT(relay_session_get_ref_count(s) >= 1);
+	EXPECT(relay_session_get_id(s) != UINT64_MAX);
+	EXPECT(relay_session_get_name(s) != NULL);
+	cwalk_seen(w, s);
+	/* Attached when the walk started: only this visit, or a close of the
+	 * viewer session by an earlier one, detaches it. */
+	EXPECT(relay_viewer_session_is_attached(w->of, s) == !w->vs_closed);
+	EXPECT(relay_session_is_viewer_attached(s) == !w->vs_closed);
+	switch (w->quiet ? cwalk_turn(w, 2) : cwalk_turn(w, 7)) {
+	case 1:
+		EXPECT(relay_session_get(s));
+		relay_session_put(s);
+		break;
+	case 2:
+		EXPECT(relay_session_get(s));
+		adopt(f, K_SESSION, s);
+		break;
+	case 3:
+		slot = rec_find(f, s);
+		if (slot >= 0) {
+			EXPECT(f->recs[slot].kind == K_SESSION);
+			drop_ref(f, slot);
+		}
+		break;
+	case 4:
+		r = relay_viewer_session_detach(w->of, s);
+		EXPECT(r == (w->vs_closed ? -1 : 0));
+		EXPECT(!relay_viewer_session_is_attached(w->of, s));
+		EXPECT(!relay_session_is_viewer_attached(s));
+		break;
+	case 5:
+		vs_close_before(f, w->of, s, &c);
+		r = relay_viewer_session_close_one_session(w->of, s);
+		EXPECT(r == (w->vs_closed ? -1 : 0));
+		vs_close_after(f, r == 0, &c);
+		EXPECT(!relay_viewer_session_is_attached(w->of, s));
+		EXPECT(!relay_session_is_viewer_attached(s));
+		break;
+	case 6:
+		vs_close_before(f, w->of, NULL, &c);
+		r = relay_viewer_session_close(w->of);
+		EXPECT(r == (w->vs_closed ? -1 : 0));
+		vs_close_after(f, r == 0, &c);
+		if (r == 0) {
+			slot = rec_find(f, w->of);
+			EXPECT(slot >= 0 && f->recs[slot].kind == K_VSESSION);
+			f->recs[slot].vclosed = true;
+			w->vs_closed = true;
+		}
+		EXPECT(!relay_session_is_viewer_attached(s));
+		break;
+	default:
+		break;
+	}
+	EXPECT(relay_session_get_ref_count(s) >= 1);
+	return cwalk_next(w);
+}
+
+static void walk_vs_sessions(struct fz *f, struct arg a)
+{
+	void *expect[MAX_RECS] = { NULL };
+	int nexpect = 0, i, n;
+	bool was_closed = a.slot >= 0 && R(f, a)->vclosed;
+	struct cwalk w;
+	relay_session_visit_func visit = u8(f) % 8 ? visit_vs_session : NULL;
+
+	cwalk_init(&w, f, a.p);
+	for (i = 0; a.slot >= 0 && i < MAX_RECS; i++)
+		if (f->recs[i].kind == K_SESSION &&
+		    relay_viewer_session_is_attached(a.p, f->recs[i].ptr))
+			expect[nexpect++] = f->recs[i].ptr;
+	n = relay_viewer_session_for_each_session(a.p, visit, &w);
+	cwalk_done(&w, a.slot >= 0 && visit, n, expect, nexpect);
+	if (was_closed && visit)
+		EXPECT(n == 0);
+}
+
+/* A connection of a table. */
+static int visit_table_conn(struct relay_connection *c, void *data)
+{
+	struct cwalk *w = data;
+	struct fz *f = w->f;
+	int slot = rec_find(f, c), sock = relay_connection_get_sock(c), r;
+	struct relay_connection *found;
+
+	EXPECT(relay_connection_get_ref_count(c) >= 1);
+	EXPECT(sock >= 0);
+	/* Every live connection is tracked. */
+	EXPECT(slot >= 0 && f->recs[slot].kind == K_CONN);
+	cwalk_seen(w, c);
+	if (!w->gone) {
+		found = relay_connection_get_by_sock(w->of, sock);
+		EXPECT(found == c);
+		relay_connection_put(found);
+	}
+	switch (w->quiet ? cwalk_turn(w, 2) : cwalk_turn(w, 6)) {
+	case 1:
+		EXPECT(relay_connection_get(c));
+		relay_connection_put(c);
+		break;
+	case 2:
+		EXPECT(relay_connection_get(c));
+		adopt(f, K_CONN, c);
+		break;
+	case 3: /* the owner closes it, during its own visit */
+		if (!f->recs[slot].owner)
+			break;
+		EXPECT(relay_connection_close(c) == 0);
+		f->recs[slot].owner = false;
+		EXPECT(relay_connection_get_by_sock(w->of, sock) == NULL);
+		EXPECT(relay_connection_get_ref_count(c) >= 1);
+		break;
+	case 4: { /* the table's destruction, the rest of the walk skipped */
+		int t = rec_find(f, w->of);
+
+		EXPECT(t >= 0 && f->recs[t].kind == K_TABLE);
+		r = relay_connection_table_destroy(w->of);
+		if (f->read_depth > 0) {
+			EXPECT(r == -1);
+			break;
+		}
+		EXPECT(r == 0);
+		rec_remove(f, t);
+		w->gone = true;
+		EXPECT(relay_connection_get_ref_count(c) >= 1);
+		break;
+	}
+	default:
+		break;
+	}
+	return cwalk_next(w);
+}
+
+static void walk_table(struct fz *f, struct arg t)
+{
+	void *expect[MAX_RECS] = { NULL };
+	int nexpect = 0, i, n;
+	struct cwalk w;
+	relay_connection_visit_func visit = u8(f) % 8 ? visit_table_conn : NULL;
+
+	cwalk_init(&w, f, t.p);
+	for (i = 0; t.slot >= 0 && i < MAX_RECS; i++) {
+		struct relay_connection *found;
+
+		if (f->recs[i].kind != K_CONN)
+			continue;
+		found = relay_connection_get_by_sock(t.p, relay_connection_get_sock(f->recs[i].ptr));
+		if (found == f->recs[i].ptr)
+			expect[nexpect++] = found;
+		relay_connection_put(found);
+	}
+	n = relay_connection_table_for_each(t.p, visit, &w);
+	cwalk_done(&w, t.slot >= 0 && visit, n, expect, nexpect);
+	/* Every connection of the table is tracked: all were visited. */
+	if (t.slot >= 0 && visit && !w.stopped && !w.gone)
+		EXPECT(n == nexpect);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Relay operations.                                                        */
 
 static const char *pick_str(struct fz *f, const char *const *set, int n)
@@ -586,7 +1199,7 @@ static void op_session_misc(struct fz *f)
 	struct relay_session *s = a.p;
 	int r;
 
-	switch (what % 9) {
+	switch (what % 11) {
 	case 0: /* lookup by id */
 		adopt(f, K_SESSION, relay_session_get_by_id(pick_session_id(f)));
 		break;
@@ -619,6 +1232,12 @@ static void op_session_misc(struct fz *f)
 		if (a.slot >= 0)
 			EXPECT(relay_session_is_aborted(s));
 		break;
+	case 5:
+		walk_session_traces(f, a, false);
+		break;
+	case 6:
+		walk_session_vstreams(f, a, false);
+		break;
 	default: /* read everything */
 		check_count(f, a, relay_session_get_ref_count(s));
 		if (a.slot < 0) {
@@ -635,6 +1254,7 @@ static void op_session_misc(struct fz *f)
 			EXPECT(again == s);
 			relay_session_put(again);
 		}
+		check_viewer_attached(f, a);
 		(void)relay_session_get_live_timer(s);
 		(void)relay_session_is_snapshot(s);
 		(void)relay_session_get_major(s);
@@ -650,7 +1270,7 @@ static void op_trace(struct fz *f)
 	struct arg a;
 	struct ctf_trace *t;
 
-	switch (what % 6) {
+	switch (what % 7) {
 	case 0:
 	case 5: { /* get or create by path */
 		const char *path;
@@ -700,6 +1320,9 @@ static void op_trace(struct fz *f)
 			break;
 		break;
 	}
+	case 6:
+		walk_trace_streams(f, pick(f, BIT(K_TRACE), 0), false);
+		break;
 	default:
 		a = pick(f, BIT(K_TRACE), 0);
 		check_count(f, a, relay_ctf_trace_get_ref_count(a.p));
@@ -738,6 +1361,7 @@ static void op_stream_create(struct fz *f)
 	slot = rec_add(f, K_STREAM, st);
 	/* the owner\'s reference: dropped by the close, not counted in refs */
 	f->recs[slot].owner = true;
+	f->recs[slot].watch = f->hook_on;
 	EXPECT(relay_stream_get(st));
 	f->recs[slot].refs++;
 }
@@ -781,6 +1405,9 @@ static void op_stream_misc(struct fz *f)
 			EXPECT(r == 0 || r == -1);
 			EXPECT(relay_stream_is_closed(st));
 			R(f, a)->owner = false;
+			/* Closed now: the hook ran here if set. */
+			if (r == 0)
+				EXPECT(R(f, a)->hooks == (f->hook_on ? 1 : 0));
 		} else {
 			EXPECT(r == -1);
 		}
@@ -790,6 +1417,10 @@ static void op_stream_misc(struct fz *f)
 		if (a.slot >= 0) {
 			EXPECT(r == 0 || r == 1 || r == -1);
 			R(f, a)->owner = false;
+			if (r == 0)
+				EXPECT(R(f, a)->hooks == (f->hook_on ? 1 : 0));
+			if (r == 1)
+				EXPECT(!relay_stream_is_closed(st) && R(f, a)->hooks == 0);
 		} else {
 			EXPECT(r == -1);
 		}
@@ -896,6 +1527,22 @@ static void op_locks(struct fz *f)
 			EXPECT(relay_index_get(idx));
 			adopt(f, K_INDEX, idx);
 		}
+	}
+	/* Holding them: a walk, or a close of one session of a viewer session
+	 * (neither takes a relay lock). */
+	if (nheld > 0) {
+		uint8_t what = u8(f);
+		struct held *h = &held[what / 4 % nheld];
+		struct arg ha = { h->p, rec_find(f, h->p) };
+
+		if (h->type == 0 && what % 4 == 0)
+			walk_session_traces(f, ha, true);
+		else if (h->type == 0 && what % 4 == 1)
+			walk_session_vstreams(f, ha, true);
+		else if (h->type == 0 && what % 4 == 2)
+			close_one_session(f, pick(f, BIT(K_VSESSION), 0), ha);
+		else if (h->type == 1 && what % 2 == 0)
+			walk_trace_streams(f, ha, true);
 	}
 	/* A stray unlock sometimes, then every lock, in any order. */
 	if (u8(f) % 4 == 0) {
@@ -1059,7 +1706,7 @@ static void op_vsession(struct fz *f)
 	struct arg a;
 	int r;
 
-	if (what % 7 == 0) {
+	if (what % 10 == 0) {
 		struct relay_viewer_session *vs;
 
 		if (rec_free_slots(f) < 1)
@@ -1070,12 +1717,12 @@ static void op_vsession(struct fz *f)
 		return;
 	}
 	a = pick(f, BIT(K_VSESSION), 0);
-	switch (what % 7) {
+	switch (what % 10) {
 	case 1:
 	case 2: {
 		struct arg s = pick(f, BIT(K_SESSION), 0);
 
-		if (what % 7 == 1) {
+		if (what % 10 == 1) {
 			r = relay_viewer_session_attach(a.p, s.p);
 		} else {
 			r = relay_viewer_session_detach(a.p, s.p);
@@ -1083,8 +1730,11 @@ static void op_vsession(struct fz *f)
 		EXPECT(r == 0 || r == -1);
 		if (a.slot < 0 || s.slot < 0)
 			EXPECT(r == -1);
+		if (what % 10 == 1 && a.slot >= 0 && R(f, a)->vclosed)
+			EXPECT(r == -1); /* a closed viewer session refuses attaches */
 		if (r == 0)
-			EXPECT(relay_viewer_session_is_attached(a.p, s.p) == (what % 7 == 1));
+			EXPECT(relay_viewer_session_is_attached(a.p, s.p) == (what % 10 == 1));
+		check_viewer_attached(f, s);
 		break;
 	}
 	case 3: {
@@ -1092,13 +1742,28 @@ static void op_vsession(struct fz *f)
 
 		if (a.slot < 0 || s.slot < 0)
 			EXPECT(!relay_viewer_session_is_attached(a.p, s.p));
+		check_viewer_attached(f, s);
 		break;
 	}
-	case 4:
+	case 4: {
+		struct vs_close c;
+
+		if (a.slot >= 0)
+			vs_close_before(f, a.p, NULL, &c);
 		r = relay_viewer_session_close(a.p);
-		EXPECT(r == 0 || r == -1);
-		if (a.slot < 0)
-			EXPECT(r == -1);
+		EXPECT(r == (a.slot >= 0 && !R(f, a)->vclosed ? 0 : -1));
+		if (a.slot >= 0) {
+			vs_close_after(f, r == 0, &c);
+			R(f, a)->vclosed = true;
+		}
+		break;
+	}
+	case 5:
+		close_one_session(f, a, pick(f, BIT(K_SESSION), 0));
+		break;
+	case 6:
+	case 7:
+		walk_vs_sessions(f, a);
 		break;
 	default:
 		/* Refused for a viewer session owned by a connection. */
@@ -1122,7 +1787,7 @@ static void op_conn(struct fz *f)
 	struct arg a, t;
 	int r;
 
-	switch (what % 14) {
+	switch (what % 15) {
 	case 0: { /* a table */
 		int i, n = 0;
 
@@ -1186,11 +1851,14 @@ static void op_conn(struct fz *f)
 		adopt(f, K_CONN, c);
 		return;
 	}
+	case 14:
+		walk_table(f, pick(f, BIT(K_TABLE), 0));
+		return;
 	default:
 		break;
 	}
 	a = pick(f, BIT(K_CONN), 0);
-	switch (what % 14) {
+	switch (what % 15) {
 	case 5:
 		if (a.slot >= 0) {
 			EXPECT(relay_connection_get(a.p));
@@ -1318,7 +1986,7 @@ static void op_shared(struct fz *f)
 {
 	uint8_t what = u8(f);
 
-	switch (what % 8) {
+	switch (what % 9) {
 	case 0:
 		traceref_read_lock();
 		f->read_depth++;
@@ -1371,6 +2039,9 @@ static void op_shared(struct fz *f)
 		EXPECT(relay_sessions_for_each(NULL, &w) == -1);
 		break;
 	}
+	case 7: /* the close hook removed, or set again */
+		set_hook(f, u8(f) & 1);
+		break;
 	default: {
 		struct walk w;
 		struct arg a = pick(f, BIT(K_SESSION), 0);
@@ -1740,6 +2411,13 @@ static void cleanup(struct fz *f)
 			r->owner = false;
 		}
 	}
+	/* Every stream is closed now: once for the hook where it watched it. */
+	for (i = 0; i < MAX_RECS; i++) {
+		if (f->recs[i].kind != K_STREAM)
+			continue;
+		EXPECT(relay_stream_is_closed(f->recs[i].ptr));
+		check_stream_hook(f, i);
+	}
 	for (i = 0; i < MAX_RECS; i++) {
 		if (f->recs[i].kind == K_VSESSION && !f->recs[i].conn) {
 			relay_viewer_session_destroy(f->recs[i].ptr);
@@ -1777,7 +2455,9 @@ static void run_program(const uint8_t *data, size_t size)
 	f->data = data;
 	f->size = size;
 	f->devnull = open("/dev/null", O_WRONLY);
+	f->thread = pthread_self();
 	cur = f;
+	set_hook(f, true);
 	while (more(f)) {
 		uint8_t op = u8(f);
 
@@ -1833,9 +2513,12 @@ static void run_program(const uint8_t *data, size_t size)
 			break;
 		}
 		bt_prune(f);
+		check_stream_hooks(f);
 	}
 	f->last_op = -1;
 	cleanup(f);
+	/* Each program starts without it. */
+	set_hook(f, false);
 	EXPECT(traceref_reclaim_barrier() == 0);
 	live = traceref_live_objects();
 	if (live != 0)
