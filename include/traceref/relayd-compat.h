@@ -161,6 +161,13 @@
  *     try_stream_close() again. With no last_net_seq_num announced the
  *     stream closes at once (the originals waited for the highest index
  *     already received).
+ *   - The originals' try_stream_close() released the stream's files and
+ *     trace chunk when the close completed. Here closes also complete inside
+ *     other calls (the last data of a pending close, a session's close or
+ *     abort, a connection's final put): a daemon releases such resources in
+ *     the function it gives relay_stream_set_close_hook(), which runs once
+ *     per closed stream, under its lock, on the thread that completes the
+ *     close.
  *   - stream_close() closes at once: the stream leaves the stream table and
  *     its lists, its indexes drop their self references, the owner's
  *     reference is put (these two at relay_stream_unlock() when the caller
