@@ -5,6 +5,12 @@ traceref_add_c_test(relay_stress unit/relay_stress.c)
 traceref_add_c_test(relay_bad_input unit/relay_bad_input.c)
 traceref_add_c_test(relay_lock_order unit/relay_lock_order.c)
 traceref_add_c_test(relay_borrow_close unit/relay_borrow_close.c)
+# Indexes in the program's own structs (relay_index_get_by_id_or_init),
+# borrowed by threads holding the stream's lock while other threads close
+# the stream, abort or close the session, or put the control connection
+# owning it: none freed before the holder's unlock, each freed once,
+# candidates that lost never given to the free function.
+traceref_add_c_test(relay_borrow_embedded unit/relay_borrow_embedded.c)
 traceref_add_c_test(relay_walk_closed unit/relay_walk_closed.c)
 # The walks over the containers (a session's traces and viewer streams, a
 # trace's published streams, a viewer session's sessions, a table's
