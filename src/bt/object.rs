@@ -199,22 +199,42 @@ pub fn get(func: &str, obj: &BtObject) {
         return;
     }
     match obj.count.inc() {
-        Inc::Up(old) => {
-            hooks::got(obj.addr(), || obj.kind(), || 0, old + 1);
-            hooks::watch!(obj.addr(), true, trace_up(func, obj, old));
-        }
+        Inc::Up(old) => took_up(func, obj, old),
         Inc::FromZero => {
-            hooks::got(obj.addr(), || obj.kind(), || 0, 1);
-            hooks::watch!(obj.addr(), true, trace_from_zero(func, obj));
+            took_from_zero(func, obj);
             if let Some(parent) = gained(obj) {
                 match parent.count.inc() {
-                    Inc::Up(old) => trace_up(func, parent, old),
+                    Inc::Up(old) => parent_took_up(func, parent, old),
                     next => get_chain(func, parent, next),
                 }
             }
         }
         first => get_chain(func, obj, first),
     }
+}
+
+/// A reference the caller takes on `o`, whose count was `old`: the probe,
+/// then the watchers (reference tracking, the debug log).
+#[inline(always)]
+fn took_up(func: &str, o: &BtObject, old: u32) {
+    hooks::got(o.addr(), || o.kind(), || 0, old + 1);
+    hooks::watch!(o.addr(), true, trace_up(func, o, old));
+}
+
+/// The reference a child takes on its parent at its own 0→1: the watchers
+/// only (reference tracking names the caller's site for it, the debug log
+/// prints it). The probes fire for the object the call names; the parent's
+/// count they do not report here shows in the next probe on the parent.
+#[inline(always)]
+fn parent_took_up(func: &str, parent: &BtObject, old: u32) {
+    hooks::watch!(parent.addr(), true, trace_up(func, parent, old));
+}
+
+/// [`took_up`] for a 0→1 transition of `o`.
+#[inline(always)]
+fn took_from_zero(func: &str, o: &BtObject) {
+    hooks::got(o.addr(), || o.kind(), || 0, 1);
+    hooks::watch!(o.addr(), true, trace_from_zero(func, o));
 }
 
 #[inline(always)]
@@ -250,14 +270,16 @@ fn get_chain(func: &str, obj: &BtObject, first: Inc) {
     let mut inc = first;
     loop {
         match inc {
+            // `cur` is a parent here (the caller's own object went through
+            // `get`'s hooks): the watchers only, as [`parent_took_up`].
             Inc::FromZero => match {
-                trace_from_zero(func, cur);
+                hooks::watch!(cur.addr(), true, trace_from_zero(func, cur));
                 gained(cur)
             } {
                 Some(parent) => cur = parent,
                 None => return,
             },
-            Inc::Up(old) => return trace_up(func, cur, old),
+            Inc::Up(old) => return parent_took_up(func, cur, old),
             Inc::Saturated => {
                 misuse!(
                     func,
@@ -289,18 +311,15 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
         return;
     }
     match obj.count.dec() {
-        Dec::Down(old) => {
-            hooks::dropped(obj.addr(), || obj.kind(), || 0, old - 1);
-            hooks::watch!(obj.addr(), false, trace_down(func, obj, old));
-        }
+        Dec::Down(old) => dropped_down(func, obj, old),
+        // SAFETY: per this function's contract.
         // SAFETY: per this function's contract.
         Dec::ToZero => match {
-            hooks::dropped(obj.addr(), || obj.kind(), || 0, 0);
-            hooks::watch!(obj.addr(), false, trace_to_zero(func, obj));
+            dropped_to_zero(func, obj);
             unsafe { lost(obj) }
         } {
             Lost::Parent(parent) => match parent.count.dec() {
-                Dec::Down(old) => trace_down(func, parent, old),
+                Dec::Down(old) => parent_dropped_down(func, parent, old),
                 // SAFETY: per this function's contract.
                 next => unsafe { put_chain(func, parent, next) },
             },
@@ -309,6 +328,28 @@ pub unsafe fn put(func: &str, obj: &BtObject) {
         // SAFETY: per this function's contract.
         first => unsafe { put_chain(func, obj, first) },
     }
+}
+
+/// A reference the caller drops on `o`, whose count was `old`: the probe,
+/// then the watchers.
+#[inline(always)]
+fn dropped_down(func: &str, o: &BtObject, old: u32) {
+    hooks::dropped(o.addr(), || o.kind(), || 0, old - 1);
+    hooks::watch!(o.addr(), false, trace_down(func, o, old));
+}
+
+/// The reference a child drops on its parent at its own 1→0: the watchers
+/// only, as [`parent_took_up`].
+#[inline(always)]
+fn parent_dropped_down(func: &str, parent: &BtObject, old: u32) {
+    hooks::watch!(parent.addr(), false, trace_down(func, parent, old));
+}
+
+/// [`dropped_down`] for a 1→0 transition of `o`.
+#[inline(always)]
+fn dropped_to_zero(func: &str, o: &BtObject) {
+    hooks::dropped(o.addr(), || o.kind(), || 0, 0);
+    hooks::watch!(o.addr(), false, trace_to_zero(func, o));
 }
 
 #[inline(always)]
@@ -367,15 +408,16 @@ unsafe fn put_chain(func: &str, obj: &BtObject, first: Dec) {
     loop {
         match dec {
             // SAFETY: per this function's contract.
+            // `cur` is a parent here (as in `get_chain`).
             Dec::ToZero => match {
-                trace_to_zero(func, cur);
+                hooks::watch!(cur.addr(), false, trace_to_zero(func, cur));
                 // SAFETY: per this function's contract.
                 unsafe { lost(cur) }
             } {
                 Lost::Parent(parent) => cur = parent,
                 Lost::Done => return,
             },
-            Dec::Down(old) => return trace_down(func, cur, old),
+            Dec::Down(old) => return parent_dropped_down(func, cur, old),
             Dec::Underflow => {
                 misuse!(
                     func,
