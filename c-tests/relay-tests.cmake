@@ -33,3 +33,6 @@ traceref_add_c_test(relay_embedded unit/relay_embedded.c)
 # data, closes completed at another thread's unlock), none for a stream put
 # without a close.
 traceref_add_c_test(relay_close_hook unit/relay_close_hook.c)
+# The reclaim thread's start and stop functions, set before it starts: every
+# free function runs after the start one; the stop one runs at exit.
+traceref_add_c_test(reclaim_thread_hooks unit/reclaim_thread_hooks.c)

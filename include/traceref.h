@@ -1031,6 +1031,23 @@ void traceref_read_unlock(void);
 int traceref_reclaim_barrier(void);
 
 /**
+ * Set the functions the library's reclaim thread calls first, when it
+ * starts (before it runs any free function or payload destructor), and
+ * last, when it ends at process exit; either may be NULL. A program whose
+ * free functions need the thread registered with something (liburcu's
+ * rcu_register_thread() and rcu_unregister_thread(), a logging context)
+ * sets them here. The thread starts at the first release of a relay
+ * object or an object of a C kind, so call this before any is created:
+ * returns 0, or -1 (nothing changed) once the thread has started in this
+ * process. Frees made by traceref_reclaim_barrier() run on the thread that
+ * calls it, which runs neither function: that thread is the caller's own.
+ * After a fork(), the child's reclaim thread runs the same functions. Any
+ * thread; `start` and `stop` run on the reclaim thread, with no library
+ * lock held.
+ */
+int traceref_set_reclaim_thread_hooks(void (*start)(void), void (*stop)(void));
+
+/**
  * Attach a caller payload to a refcounted relay object (session, ctf-trace,
  * stream, index, viewer stream or connection). `destroy` (may be NULL) is
  * called once with `data` when the object is reclaimed, after its grace

@@ -242,6 +242,11 @@ static void null_arguments(void)
 	CHECK(!relay_session_is_closed(NULL));
 	CHECK(!relay_session_is_aborted(NULL));
 	CHECK(!relay_session_is_viewer_attached(NULL));
+	{
+		int rc = traceref_set_reclaim_thread_hooks(NULL, NULL);
+
+		CHECK(rc == 0 || rc == -1);
+	}
 	CHECK_EQ_LONG(relay_session_get_ref_count(NULL), -1);
 	CHECK_EQ_LONG(relay_session_lock(NULL), -1);
 	CHECK_EQ_LONG(relay_session_unlock(NULL), -1);

@@ -117,6 +117,17 @@ struct Reclaimer {
     /// Asked to stop (at process exit), and whether it did.
     stop: bool,
     stopped: bool,
+    /// The application's functions the thread runs first and last (see
+    /// [`set_thread_hooks`]).
+    hooks: ThreadHooks,
+}
+
+/// Functions of the application that the reclaim thread calls when it
+/// starts, before any free function or payload destructor, and when it ends.
+#[derive(Clone, Copy)]
+pub struct ThreadHooks {
+    pub start: Option<extern "C" fn()>,
+    pub stop: Option<extern "C" fn()>,
 }
 
 static RECLAIMER: Mutex<Reclaimer> = Mutex::new(Reclaimer {
@@ -125,7 +136,23 @@ static RECLAIMER: Mutex<Reclaimer> = Mutex::new(Reclaimer {
     idle: false,
     stop: false,
     stopped: false,
+    hooks: ThreadHooks {
+        start: None,
+        stop: None,
+    },
 });
+
+/// Set the functions the reclaim thread calls when it starts and when it
+/// ends. False, changing nothing, once the thread has started in this
+/// process: the hooks of a thread are those it started with.
+pub fn set_thread_hooks(hooks: ThreadHooks) -> bool {
+    let mut r = RECLAIMER.lock();
+    if r.thread.is_some() {
+        return false;
+    }
+    r.hooks = hooks;
+    true
+}
 /// Wakes the reclaim thread (new batch, stop request) and the exit handler
 /// waiting for it to stop.
 static WAKE: Condvar = Condvar::new();
@@ -367,6 +394,10 @@ fn wake_reclaimer() {
 /// Stops when asked at exit.
 fn reclaim_thread() {
     super::track::own_thread();
+    let hooks = RECLAIMER.lock().hooks;
+    if let Some(start) = hooks.start {
+        start();
+    }
     // Since when objects wait in a stripe, as first seen by this thread.
     let mut lingering: Option<Instant> = None;
     loop {
@@ -379,6 +410,11 @@ fn reclaim_thread() {
         let outstanding = !OUTSTANDING.lock().is_empty();
         let mut r = RECLAIMER.lock();
         if r.stop {
+            if let Some(stop) = hooks.stop {
+                drop(r);
+                stop();
+                r = RECLAIMER.lock();
+            }
             r.stopped = true;
             WAKE.notify_all();
             return;
