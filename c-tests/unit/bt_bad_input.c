@@ -66,7 +66,7 @@ static struct counts counts_of(struct tree *x)
 	c.ec = bt_object_get_ref_count(x->ec);
 	c.parent = bt_object_get_ref_count(&x->parent);
 	c.child = bt_object_get_ref_count(&x->child);
-	c.live = traceref_live_objects();
+	c.live = settled_live_objects();
 	return c;
 }
 

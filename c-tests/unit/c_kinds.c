@@ -165,7 +165,7 @@ static void test_layout(void)
 
 static void test_life(void)
 {
-	size_t live = traceref_live_objects();
+	size_t live = settled_live_objects();
 	struct entry *e;
 
 	reset_tally();
@@ -203,7 +203,7 @@ static int count_visit(struct traceref_object *obj, void *data)
 
 static void test_tables(void)
 {
-	size_t live = traceref_live_objects();
+	size_t live = settled_live_objects();
 	struct traceref_table *by_id = traceref_table_create();
 	struct traceref_table *by_name = traceref_table_create();
 	struct entry *a, *b, *c;
@@ -330,7 +330,7 @@ static void test_tables(void)
 static void test_cascade(void)
 {
 	enum { DEPTH = 50 };
-	size_t live = traceref_live_objects();
+	size_t live = settled_live_objects();
 	struct cache *root = cache_new(0);
 	struct entry *chain[DEPTH];
 	struct traceref_object *up = &root->obj;
@@ -389,7 +389,7 @@ static const struct traceref_kind holder_kind = { "holder", NULL, holder_free };
 static void test_deferred_chain(void)
 {
 	enum { LEN = 40 };
-	size_t live = traceref_live_objects();
+	size_t live = settled_live_objects();
 	struct holder *h = NULL;
 	int i;
 
@@ -417,7 +417,7 @@ static bool said(struct capture *c, const char *a, const char *b)
 
 static void test_misuse(void)
 {
-	size_t live = traceref_live_objects();
+	size_t live = settled_live_objects();
 	struct traceref_table *t = traceref_table_create();
 	struct capture cap;
 	struct entry *e, *f;
@@ -658,7 +658,7 @@ static void *racer(void *arg)
 
 static void test_threads(void)
 {
-	size_t live = traceref_live_objects();
+	size_t live = settled_live_objects();
 	pthread_t th[THREADS];
 	struct capture cap;
 	int i;

@@ -51,7 +51,7 @@ int main(void)
 	CHECK(t && zero && table && s);
 	CHECK_EQ_LONG(traceref_object_init(&t->obj, &thing_kind), 0);
 	CHECK(traceref_table_add_unique(table, 1, &t->obj) == &t->obj);
-	live = traceref_live_objects();
+	live = settled_live_objects();
 
 	/* NULL, one pointer parameter at a time. */
 	CHECK_EQ_LONG(traceref_object_init(NULL, &thing_kind), -1);

@@ -114,4 +114,21 @@ static inline uint64_t next_rand(uint64_t *s)
 		fflush(stdout);                                           \
 	} while (0)
 
+#ifdef TRACEREF_H
+/*
+ * traceref_live_objects() once every object released so far is freed: the
+ * reclaim thread frees released objects in the background (within some
+ * milliseconds), so a census taken right after releases may still count
+ * some and drop while the test goes on. Not inside a read-side section.
+ */
+static inline size_t settled_live_objects(void)
+{
+	if (traceref_reclaim_barrier() != 0) {
+		fprintf(stderr, "settled_live_objects: traceref_reclaim_barrier failed\n");
+		exit(1);
+	}
+	return traceref_live_objects();
+}
+#endif
+
 #endif /* TRACEREF_CHECK_H */

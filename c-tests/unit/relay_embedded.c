@@ -1376,6 +1376,7 @@ static void refusals(void)
 	s = session_open(ctrl, "refusals", "host-r", 0);
 	id = s->id;
 	s2 = NEW_SESSION();
+	barrier();
 	live = traceref_live_objects();
 	REFUSE("relay_session_init", 0, 1, NULL, 0,
 	       relay_session_init(NULL, session_free, "n", "h", 0, false, 2, 11));
@@ -1427,6 +1428,7 @@ static void refusals(void)
 	/* Ctf-traces. */
 	t = trace_get(s, PATH_A, true);
 	tf = NEW_TRACE();
+	barrier();
 	live = traceref_live_objects();
 	REFUSE_NULL("relay_ctf_trace_get_by_path_or_init", 0, 1, tf, sizeof(*tf),
 		    relay_ctf_trace_get_by_path_or_init(NULL, PATH_B, tf, trace_free));
@@ -1464,6 +1466,7 @@ static void refusals(void)
 	/* Streams. */
 	st = stream_add(s, t, 9000, "chan0", 0, 0, 300, 4096);
 	sf = NEW_STREAM();
+	barrier();
 	live = traceref_live_objects();
 	REFUSE("relay_stream_init", 0, 1, NULL, 0,
 	       relay_stream_init(NULL, stream_free, t, 9001, "p", "chan1", 0, 0));
@@ -1537,6 +1540,7 @@ static void refusals(void)
 	/* Viewer streams. */
 	v = viewer_stream_add(9000, 0);
 	vf = NEW_VSTREAM();
+	barrier();
 	live = traceref_live_objects();
 	REFUSE("relay_viewer_stream_init", 0, 1, NULL, 0,
 	       relay_viewer_stream_init(NULL, vstream_free, st, 0));
@@ -1569,6 +1573,7 @@ static void refusals(void)
 	vs->new_streams_polls = 0;
 	INIT_OK(K_VSESSION, vs, relay_viewer_session_init(vs, vsession_free));
 	vsf = NEW_VSESSION();
+	barrier();
 	live = traceref_live_objects();
 	REFUSE("relay_viewer_session_init", 0, 1, NULL, 0,
 	       relay_viewer_session_init(NULL, vsession_free));
@@ -1584,6 +1589,7 @@ static void refusals(void)
 
 	/* Connections. */
 	c = NEW_CONN();
+	barrier();
 	live = traceref_live_objects();
 	REFUSE("relay_connection_init", 0, 1, NULL, 0,
 	       relay_connection_init(NULL, conn_free, 901, RELAY_DATA));
@@ -1632,7 +1638,8 @@ static void refusals(void)
 		CHECK_EQ_LONG(relay_connection_close(c2), 0);
 		CHECK(relay_session_is_closed(closed_s));
 		CHECK(relay_stream_is_closed(closed_st));
-		live = traceref_live_objects();
+		barrier();
+	live = traceref_live_objects();
 		tf = NEW_TRACE();
 		REFUSE_NULL("relay_ctf_trace_get_by_path_or_init", 0, 1, tf, sizeof(*tf),
 			    relay_ctf_trace_get_by_path_or_init(closed_s, PATH_B, tf, trace_free));
