@@ -70,3 +70,19 @@ macro_rules! null_check {
     };
 }
 pub(crate) use null_check;
+
+/// The function of a C function-pointer argument (an `Option`), or, for
+/// NULL, return `$default` from the enclosing function after reporting the
+/// argument by name.
+macro_rules! fn_arg {
+    ($func:expr, $f:ident, $default:expr) => {
+        match $f {
+            Some(f) => f,
+            None => {
+                $crate::core::diag::misuse!($func, "{} is NULL", stringify!($f));
+                return $default;
+            }
+        }
+    };
+}
+pub(crate) use fn_arg;

@@ -2,7 +2,7 @@
 #![allow(non_camel_case_types)]
 
 use super::object::{obj_arg, traceref_object};
-use super::{ffi_guard, null_check};
+use super::{ffi_guard, fn_arg, null_check};
 use crate::core::diag::misuse;
 use crate::core::kind::{Kind, TagCheck};
 use crate::relay::cobject::{Added, CObject, CTable, Key};
@@ -193,10 +193,7 @@ pub extern "C" fn traceref_table_for_each(
     ffi_guard!("traceref_table_for_each", -1, {
         const F: &str = "traceref_table_for_each";
         let t = ctable_arg!(F, table, -1);
-        let Some(visit) = visit else {
-            misuse!(F, "visit is NULL");
-            return -1;
-        };
+        let visit = fn_arg!(F, visit, -1);
         let all = t.snapshot(F);
         let mut n = 0;
         let mut stopped = false;

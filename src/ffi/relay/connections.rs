@@ -379,10 +379,7 @@ pub extern "C" fn relay_connection_table_for_each(
     ffi_guard!("relay_connection_table_for_each", -1, {
         const F: &str = "relay_connection_table_for_each";
         let t = table_arg!(F, table, -1);
-        let Some(visit) = visit else {
-            misuse!(F, "visit is NULL");
-            return -1;
-        };
+        let visit = fn_arg!(F, visit, -1);
         visit_all(
             F,
             model::table_snapshot(F, &t.table),

@@ -1,7 +1,7 @@
 //! C functions of the relay daemon object model.
 #![allow(non_camel_case_types)]
 
-use super::{ffi_guard, null_check};
+use super::{ffi_guard, fn_arg, null_check};
 use crate::core::diag::{misuse, trace_ref};
 use crate::core::kind::{Kind, TagCheck};
 use crate::core::reclaim;

@@ -307,10 +307,7 @@ pub extern "C" fn relay_sessions_for_each(
 ) -> c_int {
     ffi_guard!("relay_sessions_for_each", -1, {
         const F: &str = "relay_sessions_for_each";
-        let Some(visit) = visit else {
-            misuse!(F, "visit is NULL");
-            return -1;
-        };
+        let visit = fn_arg!(F, visit, -1);
         visit_all(
             F,
             model::table_snapshot(F, &model::SESSIONS),
@@ -342,10 +339,7 @@ pub extern "C" fn relay_session_for_each_stream(
     ffi_guard!("relay_session_for_each_stream", -1, {
         const F: &str = "relay_session_for_each_stream";
         let s = arg!(F, session, Session, -1);
-        let Some(visit) = visit else {
-            misuse!(F, "visit is NULL");
-            return -1;
-        };
+        let visit = fn_arg!(F, visit, -1);
         visit_all(F, s.streams_snapshot(F), Stream::is_closed, |p| {
             // SAFETY: the visitor is a C function given by the caller.
             unsafe { visit(p.0 as *mut relay_stream, data) }
@@ -374,10 +368,7 @@ pub extern "C" fn relay_session_for_each_ctf_trace(
     ffi_guard!("relay_session_for_each_ctf_trace", -1, {
         const F: &str = "relay_session_for_each_ctf_trace";
         let s = arg!(F, session, Session, -1);
-        let Some(visit) = visit else {
-            misuse!(F, "visit is NULL");
-            return -1;
-        };
+        let visit = fn_arg!(F, visit, -1);
         visit_taken(
             F,
             s.traces_now(),
@@ -416,10 +407,7 @@ pub extern "C" fn relay_session_for_each_viewer_stream(
     ffi_guard!("relay_session_for_each_viewer_stream", -1, {
         const F: &str = "relay_session_for_each_viewer_stream";
         let s = arg!(F, session, Session, -1);
-        let Some(visit) = visit else {
-            misuse!(F, "visit is NULL");
-            return -1;
-        };
+        let visit = fn_arg!(F, visit, -1);
         let mine = ViewerStream::of_sessions(F, |of| std::ptr::eq(of, s));
         visit_all(F, mine, ViewerStream::is_closed, |p| {
             // SAFETY: the visitor is a C function given by the caller.

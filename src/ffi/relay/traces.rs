@@ -207,10 +207,7 @@ pub extern "C" fn relay_ctf_trace_for_each_stream(
     ffi_guard!("relay_ctf_trace_for_each_stream", -1, {
         const F: &str = "relay_ctf_trace_for_each_stream";
         let t = arg!(F, trace, CtfTrace, -1);
-        let Some(visit) = visit else {
-            misuse!(F, "visit is NULL");
-            return -1;
-        };
+        let visit = fn_arg!(F, visit, -1);
         visit_all(F, t.streams_snapshot(F), Stream::is_closed, |p| {
             // SAFETY: the visitor is a C function given by the caller.
             unsafe { visit(p.0 as *mut relay_stream, data) }

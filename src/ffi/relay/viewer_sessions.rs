@@ -213,10 +213,7 @@ pub extern "C" fn relay_viewer_session_for_each_session(
     ffi_guard!("relay_viewer_session_for_each_session", -1, {
         const F: &str = "relay_viewer_session_for_each_session";
         let v = vs_arg!(F, vs, -1);
-        let Some(visit) = visit else {
-            misuse!(F, "visit is NULL");
-            return -1;
-        };
+        let visit = fn_arg!(F, visit, -1);
         visit_all(
             F,
             v.sessions_snapshot(F),
