@@ -1635,9 +1635,11 @@ int relay_stream_init(struct relay_stream *stream, relay_stream_free_func free_f
  * the owner's reference is put: the stream is still fully valid. It runs on
  * the thread that completes the close, inside its call: the thread calling
  * the closing function, or, when another thread held the stream's lock
- * meanwhile, that thread, in its relay_stream_unlock(); never on the
- * library's reclaim thread. So it runs with whatever locks that thread
- * holds, and inside a read-side section of the library's own.
+ * meanwhile, that thread, in its relay_stream_unlock(). The library itself
+ * completes no close on its reclaim thread: the hook runs there only when
+ * a payload destructor or free function of the program, which run there,
+ * calls a closing function itself. So it runs with whatever locks that
+ * thread holds, and inside a read-side section of the library's own.
  *
  * Inside the hook, the caller may read the stream (relay_stream_get_handle()
  * and the other getters, its own fields) and release its own resources. It
