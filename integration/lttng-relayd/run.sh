@@ -532,24 +532,30 @@ start_relayd() { # relayd dir valgrind(0|1)
     done
 }
 
-# SIGTERM to the relayd; sets RELAYD_STATUS to its exit status (or "timeout").
-stop_relayd() { # timeout
-    local pid=$RELAYD_PID status deadline=$((SECONDS + $1))
-    kill -TERM "$pid" 2>/dev/null
+# Waits for a child of this script to end; sets WAITED to its exit status,
+# or "timeout" (then kills it).
+wait_child() { # pid timeout
+    local pid=$1 deadline=$((SECONDS + $2))
     while alive "$pid"; do
         if ((SECONDS >= deadline)); then
             kill -KILL "$pid" 2>/dev/null
             wait "$pid" 2>/dev/null
             unset "STARTED[$pid]"
-            RELAYD_STATUS=timeout
+            WAITED=timeout
             return
         fi
         sleep 0.1
     done
     wait "$pid"
-    status=$?
+    WAITED=$?
     unset "STARTED[$pid]"
-    RELAYD_STATUS=$status
+}
+
+# SIGTERM to the relayd; sets RELAYD_STATUS to its exit status (or "timeout").
+stop_relayd() { # timeout
+    kill -TERM "$RELAYD_PID" 2>/dev/null
+    wait_child "$RELAYD_PID" "$1"
+    RELAYD_STATUS=$WAITED
 }
 
 # ---------------------------------------------------------------- lttng, viewers, the application
@@ -607,20 +613,8 @@ start_viewer() { # dir viewer-name session
 # Waits for a viewer to end; sets STATUS to its exit status, or "timeout"
 # (then kills it).
 wait_viewer() { # viewer-name timeout
-    local v=$1 pid=${VIEWER_PID[$1]} deadline=$((SECONDS + $2))
-    while alive "$pid"; do
-        if ((SECONDS >= deadline)); then
-            kill -KILL "$pid" 2>/dev/null
-            wait "$pid" 2>/dev/null
-            unset "STARTED[$pid]"
-            STATUS=timeout
-            return
-        fi
-        sleep 0.1
-    done
-    wait "$pid"
-    STATUS=$?
-    unset "STARTED[$pid]"
+    wait_child "${VIEWER_PID[$1]}" "$2"
+    STATUS=$WAITED
 }
 
 count_tag() { # file tag
@@ -820,7 +814,7 @@ scenario_d() { # SIGTERM to the relayd while a session and its viewer are live
 }
 
 scenario_e() { # the session daemon and its consumers killed while tracing
-    local n=30000 st r c pid
+    local n=30000 st r c pid cpid
     r=$(create_session "$dir" E) || { fail "$r"; return; }
     start_viewer "$dir" v E
     r=$(sync_viewers "$dir" 30 v) || { fail "$r"; return; }
@@ -833,7 +827,7 @@ scenario_e() { # the session daemon and its consumers killed while tracing
     c=$(count_tag "$dir/viewer-v.out" e)
     kill -KILL "$SESSIOND_PID" $(pgrep -x lttng-consumerd) 2>/dev/null
     wait_gone "$SESSIOND_PID" 10
-    for r in $(pgrep -x lttng-consumerd); do wait_gone "$r" 10; done
+    for cpid in $(pgrep -x lttng-consumerd); do wait_gone "$cpid" 10; done
     unset "STARTED[$SESSIOND_PID]"
     SESSIOND_PID=
     # The application carries on without a session daemon (its events go
