@@ -979,3 +979,84 @@ fn walks_race_closes_and_releases() {
         "seed {seed}: payload destructors"
     );
 }
+
+/// Two closes of the same session of a viewer session at once, and
+/// sometimes the viewer session's own close meanwhile: of the calls that may
+/// take the session, exactly one does (without the viewer session's close,
+/// one close_one_session returns 0 and the other -1); every viewer stream of
+/// the session is closed once, whoever took it; the session ends detached,
+/// and the census returns to its start. Run under ASan by the test script.
+#[test]
+fn close_one_session_races_itself_and_the_viewer_session_close() {
+    let _g = serial();
+    assert_eq!(traceref_reclaim_barrier(), 0);
+    let base = traceref_live_objects();
+    const ROUNDS: u64 = 300;
+    const PER: u64 = 3;
+    let (name, host, path) = (cs("race-one"), cs("h"), cs("race/path"));
+    let (p, chan) = (cs("p"), cs("chan"));
+    for round in 0..ROUNDS {
+        let s = relay_session_create(name.as_ptr(), host.as_ptr(), 0, false, 2, 11);
+        let t = relay_ctf_trace_get_by_path_or_create(s, path.as_ptr());
+        assert!(!s.is_null() && !t.is_null());
+        let mut streams = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..PER {
+            let h = 0x5EED_0000 + round * PER + i;
+            let st = relay_stream_create(t, h, p.as_ptr(), chan.as_ptr(), 0, 0);
+            assert!(!st.is_null());
+            assert_eq!(relay_stream_publish(st), 0);
+            assert!(!relay_viewer_stream_create(st, 0).is_null());
+            streams.push(st);
+            handles.push(h);
+        }
+        let vs = relay_viewer_session_create();
+        assert_eq!(relay_viewer_session_attach(vs, s), 0);
+        let with_close = round % 2 == 1;
+        let (vsu, su) = (vs as usize, s as usize);
+        let [a, b, c] = thread::scope(|sc| {
+            let one = move || {
+                relay_viewer_session_close_one_session(
+                    vsu as *mut relay_viewer_session,
+                    su as *mut relay_session,
+                )
+            };
+            let ha = sc.spawn(one);
+            let hb = sc.spawn(one);
+            let hc = sc.spawn(move || {
+                if with_close {
+                    relay_viewer_session_close(vsu as *mut relay_viewer_session)
+                } else {
+                    1
+                }
+            });
+            [ha, hb, hc].map(|h| h.join().unwrap())
+        });
+        let took = [a, b].iter().filter(|&&r| r == 0).count();
+        assert!(
+            [a, b].iter().all(|&r| r == 0 || r == -1),
+            "round {round}: {a} {b}"
+        );
+        if with_close {
+            assert_eq!(c, 0, "round {round}: the viewer session's close");
+            assert!(took <= 1, "round {round}: both close_one_session took it");
+        } else {
+            assert_eq!(took, 1, "round {round}: {a} {b}");
+        }
+        assert!(!relay_viewer_session_is_attached(vs, s), "round {round}");
+        assert!(!relay_session_is_viewer_attached(s), "round {round}");
+        for h in &handles {
+            // Closed: out of the viewer stream table (its owner's reference
+            // put once, or the count would not have let it go).
+            assert!(relay_viewer_stream_get_by_id(*h).is_null(), "round {round}");
+        }
+        relay_viewer_session_destroy(vs);
+        for st in streams {
+            assert_eq!(relay_stream_close(st), 0);
+        }
+        relay_ctf_trace_put(t);
+        assert_eq!(relay_session_close(s), 0);
+    }
+    assert_eq!(traceref_reclaim_barrier(), 0);
+    assert_eq!(traceref_live_objects(), base);
+}
