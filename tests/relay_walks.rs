@@ -989,6 +989,7 @@ fn walks_race_closes_and_releases() {
 #[test]
 fn close_one_session_races_itself_and_the_viewer_session_close() {
     let _g = serial();
+    common::quiet();
     assert_eq!(traceref_reclaim_barrier(), 0);
     let base = traceref_live_objects();
     const ROUNDS: u64 = 300;
